@@ -1,0 +1,12 @@
+"""The one exception type for user mistakes.
+
+Anything a user can fix by changing a setting raises ``ConfigError`` with one
+sentence that names the setting and what would be valid. The command line turns
+it into that sentence on stderr and exit status 2, before Ray or MLflow start.
+"""
+
+from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """A user-facing setting is invalid; the message says which and what is valid."""
