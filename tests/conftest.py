@@ -1,0 +1,36 @@
+"""Shared helpers: compose configs the way the CLI does, in an isolated runs folder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from motif_tune.cli import config_dir, register_sweeps
+from motif_tune.settings import Settings, load_settings
+
+register_sweeps()
+
+
+def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def settings_for(overrides: Sequence[str] = (), command: str = "sweep") -> Settings:
+    return load_settings(compose_config(overrides), command)
+
+
+@pytest.fixture(autouse=True)
+def isolated_runs(tmp_path, monkeypatch):
+    """Every test writes under its own folder, never into the checkout or $HOME."""
+    monkeypatch.setenv("MOTIF_TUNE_HOME", str(tmp_path / "runs"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    for key in [
+        k for k in __import__("os").environ if k.startswith("MOTIF_") and k != "MOTIF_TUNE_HOME"
+    ]:
+        monkeypatch.delenv(key, raising=False)
+    return tmp_path / "runs"

@@ -1,0 +1,71 @@
+"""Bad input: one sentence naming the setting, exit status 2, nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from motif_tune.cli import EXIT_BAD_INPUT, main
+
+CASES = [
+    (["frobnicate"], "Unknown command 'frobnicate'; valid commands: sweep"),
+    (["sweep=nope"], "Unknown sweep 'nope'; valid choices: "),
+    (["algo=a2c"], "Unknown algo 'a2c'; valid choices: appo, ppo"),
+    (["-m", "env=motif,pong"], "Unknown env 'pong'"),
+    (["env=gym"], "env.id must be set, e.g. env=gym env.id=Acrobot-v1"),
+    (["env=gym", "env.id=NoSuchEnv-v0"], "NoSuchEnv-v0"),
+    (["env.env_config.num_motifs=1"], "env_config.num_motifs"),
+    (["env.env_config.noise=1.5"], "env_config.noise"),
+    (["sweep.num_samples=0"], "sweep.num_samples"),
+    (["sweep.mode=up"], "sweep.mode"),
+    (["stop.training_iteration=0"], "stop.training_iteration must be > 0"),
+    (["algo.training.train_batch_size_per_learner=0"], "train_batch_size_per_learner must be"),
+    (
+        [
+            "scaling.env_runners.rollout_fragment_length=300",
+            "scaling.env_runners.num_envs_per_env_runner=1",
+            "algo.training.train_batch_size_per_learner=1000",
+            "sweep.space={}",
+        ],
+        "must be a whole number of rollout fragments",
+    ),
+    (["+algo.training.lrr=0.1"], "algo.training.lrr is not an RLlib PPOConfig.training() setting"),
+    (["+scaling.env_runners.num_workers=2"], "use scaling.env_runners.num_env_runners instead"),
+    (
+        [
+            "sweep.space.rollout_fragment_length.high=4096",
+            "sweep.space.rollout_fragment_length.low=4096",
+        ],
+        "exceeds sweep.space.train_batch_size high",
+    ),
+    (["run_name=a/b"], "run_name"),
+    (["sweep.scheduler.type=hyperband"], "sweep.scheduler.type"),
+    (["+sweep.bogus=1"], "Unknown setting 'sweep.bogus'"),
+]
+
+
+@pytest.mark.parametrize("argv,message", CASES, ids=[" ".join(c[0]) for c in CASES])
+def test_bad_input_exits_2_with_one_sentence(argv, message, capsys, isolated_runs):
+    code = main(argv if argv[0] in ("frobnicate",) else ["sweep", *argv])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(("motif-tune: error: ", "Could not ")), err
+    assert message in err
+    assert not (isolated_runs / "mlflow.db").exists()
+    assert not (isolated_runs / "ray_results").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["sweep", "sweep=nope"], ["sweep", "env.env_config.num_motifs=1"], ["sweep", "+x.y=1"]],
+)
+def test_the_real_program_prints_no_traceback(argv, isolated_runs):
+    proc = subprocess.run(
+        [sys.executable, "-m", "motif_tune", *argv], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == EXIT_BAD_INPUT
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("motif-tune: error: ")

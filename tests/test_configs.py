@@ -1,0 +1,74 @@
+"""Every shipped config composes and validates, alone and in every combination."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from motif_tune.cli import config_dir, sweeps_dir
+from tests.conftest import compose_config, settings_for
+
+
+def _choices(group: str) -> list[str]:
+    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+
+
+ENVS = _choices("env")
+ALGOS = _choices("algo")
+SCALINGS = _choices("scaling")
+SWEEPS = sorted(p.stem for p in sweeps_dir().glob("*.yaml"))
+# Environments that need a name of their own to compose.
+ENV_EXTRA = {"gym": ["env.id=Acrobot-v1"]}
+
+
+def test_groups_ship_the_documented_choices():
+    assert {"motif", "cartpole", "gym"} <= set(ENVS)
+    assert {"ppo", "appo"} <= set(ALGOS)
+    assert "local" in SCALINGS
+    assert {"default", "smoke"} <= set(SWEEPS)
+
+
+@pytest.mark.parametrize(
+    "env,algo,scaling,sweep", list(itertools.product(ENVS, ALGOS, SCALINGS, SWEEPS))
+)
+def test_every_combination_validates(env, algo, scaling, sweep):
+    overrides = [f"env={env}", f"algo={algo}", f"scaling={scaling}", f"sweep={sweep}"]
+    settings = settings_for(overrides + ENV_EXTRA.get(env, []))
+    assert settings.env.name == env
+    assert settings.algo.name.lower() == algo
+    assert settings.sweep.name == sweep
+    assert settings.sweep.num_samples >= 1
+
+
+def test_defaults_are_the_motif_env_ppo_local_default_sweep(isolated_runs):
+    settings = settings_for()
+    assert (settings.env.name, settings.algo.name, settings.scaling.name, settings.sweep.name) == (
+        "motif",
+        "PPO",
+        "local",
+        "default",
+    )
+    assert settings.paths.root == Path(isolated_runs)
+    assert settings.storage_path == str(isolated_runs / "ray_results")
+    assert settings.tracking.uri == f"sqlite:///{isolated_runs}/mlflow.db"
+
+
+def test_tracking_uri_honours_the_environment(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    assert settings_for().tracking.uri == "http://127.0.0.1:5999"
+
+
+def test_sweep_file_sets_the_stop_rule_and_the_command_line_wins():
+    assert settings_for(["sweep=smoke"]).stop["training_iteration"] == 2
+    assert (
+        settings_for(["sweep=smoke", "stop.training_iteration=5"]).stop["training_iteration"] == 5
+    )
+
+
+def test_run_name_defaults_to_a_timestamp_and_the_composition():
+    cfg = compose_config(["sweep=smoke", "algo=appo"])
+    name = settings_for(["sweep=smoke", "algo=appo"]).run_name
+    assert name.endswith("-smoke-APPO-motif"), name
+    assert cfg.run_name  # resolvable
