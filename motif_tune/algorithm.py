@@ -67,7 +67,7 @@ def build_algorithm_config(settings: Settings) -> AlgorithmConfig:
     observation_space = probe.observation_space
     probe.close()
 
-    env_runners = dict(settings.scaling.env_runners)
+    env_runners, learners, main_process = gpu_requests(settings)
     if needs_flattening(observation_space):
         env_runners["env_to_module_connector"] = flatten_observations_connector
     training = dict(settings.algo.training)
@@ -80,13 +80,52 @@ def build_algorithm_config(settings: Settings) -> AlgorithmConfig:
             clip_actions=settings.env.clip_actions,
         )
         .env_runners(**env_runners)
-        .learners(**dict(settings.scaling.learners))
+        .learners(**learners)
+        .resources(custom_resources_for_main_process=main_process)
         .training(**training)
         .rl_module(model_config=dict(settings.algo.model_config_))
         .callbacks(MotifMetricsCallback)
         .debugging(seed=settings.seed, log_level=settings.logging.rllib_level)
     )
     return config
+
+
+def gpu_requests(settings: Settings) -> tuple[dict, dict, dict]:
+    """env_runners and learners kwargs, and the main process's custom resources.
+
+    With logical GPUs (``scaling.gpu_resource`` other than "GPU"), every GPU
+    request is moved to that custom resource: Ray schedules and packs runners
+    and learners as if on GPUs while all compute stays on the CPU.
+    """
+    env_runners = dict(settings.scaling.env_runners)
+    learners = dict(settings.scaling.learners)
+    main_process: dict[str, float] = {}
+    if not settings.scaling.logical_gpus:
+        return env_runners, learners, main_process
+    resource = settings.scaling.gpu_resource
+    runner_gpus = float(env_runners.pop("num_gpus_per_env_runner", 0) or 0)
+    env_runners["num_gpus_per_env_runner"] = 0
+    if runner_gpus:
+        custom = dict(env_runners.get("custom_resources_per_env_runner") or {})
+        env_runners["custom_resources_per_env_runner"] = {**custom, resource: runner_gpus}
+    learner_gpus = float(learners.pop("num_gpus_per_learner", 0) or 0)
+    learners["num_gpus_per_learner"] = 0
+    if learner_gpus and learners.get("num_learners", 0):
+        custom = dict(learners.get("custom_resources_per_learner") or {})
+        learners["custom_resources_per_learner"] = {**custom, resource: learner_gpus}
+    elif learner_gpus:
+        main_process[resource] = learner_gpus  # the local learner lives in the main process
+    return env_runners, learners, main_process
+
+
+def gpus_requested(settings: Settings) -> float:
+    """GPUs (real or logical) one trial's runners and learners ask for."""
+    runners = settings.scaling.env_runners
+    learners = settings.scaling.learners
+    remote = runners.get("num_env_runners", 0) or 0
+    per_runner = float(runners.get("num_gpus_per_env_runner", 0) or 0)
+    per_learner = float(learners.get("num_gpus_per_learner", 0) or 0)
+    return remote * per_runner + max(learners.get("num_learners", 0) or 0, 1) * per_learner
 
 
 def check_algorithm_settings(settings: Settings) -> None:

@@ -20,25 +20,37 @@ def local_cpus(settings: Settings) -> int:
     return settings.scaling.ray.num_cpus or os.cpu_count() or 1
 
 
-def start_ray(settings: Settings) -> dict[str, float]:
-    """``ray.init`` for this run; returns the cluster's resources."""
+def start_ray(settings: Settings) -> tuple[dict[str, float], dict[str, float]]:
+    """``ray.init`` for this run; returns the cluster's resources and its largest node's."""
     import ray
 
     if ray.is_initialized():
-        return dict(ray.cluster_resources())
+        return _resources()
     address = ray_address(settings)
     kwargs: dict = {"include_dashboard": False, "log_to_driver": True, "configure_logging": False}
     if address is None:
         _keep_token_out_of_home()
         kwargs.update(
             num_cpus=local_cpus(settings),
-            num_gpus=settings.scaling.ray.num_gpus or 0,
+            num_gpus=settings.scaling.ray.num_gpus,
+            resources=dict(settings.scaling.ray.resources) or None,
         )
     else:
         kwargs["address"] = address
     log.info("Starting Ray %s", f"(joining {address})" if address else "locally")
     ray.init(**kwargs)
-    return dict(ray.cluster_resources())
+    return _resources()
+
+
+def _resources() -> tuple[dict[str, float], dict[str, float]]:
+    import ray
+
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    largest: dict[str, float] = {}
+    for node in nodes:
+        for name, amount in node.items():
+            largest[name] = max(largest.get(name, 0.0), float(amount))
+    return dict(ray.cluster_resources()), largest
 
 
 def _keep_token_out_of_home() -> None:

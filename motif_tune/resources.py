@@ -1,53 +1,162 @@
-"""What one trial needs, what the cluster has, and how many trials fit at once."""
+"""What one trial needs, what the cluster has, and how many trials fit at once.
+
+A trial's needs come from RLlib itself (the Algorithm's placement group:
+driver + learner bundle, one bundle per remote env runner). Before a sweep
+starts, every corner of the search space that changes those needs (workers per
+GPU, runner counts, …) is checked against the cluster, so no trial is sampled
+that could never be scheduled.
+"""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from motif_tune.errors import ConfigError
+from motif_tune.settings import WORKERS_PER_GPU, ParamSpec, Settings
+
+# Searched names and config paths that change what a trial asks Ray for.
+_RESOURCE_NAMES = {WORKERS_PER_GPU, "num_env_runners"}
+_RESOURCE_PATH_PARTS = ("num_env_runners", "num_cpus_per", "num_gpus_per", "num_learners")
 
 
 @dataclass(frozen=True)
 class TrialResources:
-    """The summed resources of a trial's placement group (driver + runners + learners)."""
+    """The summed resources of a trial's placement group."""
 
     amounts: dict[str, float]
+    largest_bundle: dict[str, float]
 
     def describe(self) -> str:
-        return (
-            ", ".join(f"{_fmt(v)} {k}" for k, v in sorted(self.amounts.items()) if v) or "nothing"
-        )
+        parts = [f"{_fmt(v)} {k}" for k, v in sorted(self.amounts.items()) if v]
+        return ", ".join(parts) or "nothing"
 
 
-def trial_resources(placement_group_factory) -> TrialResources:
-    """Sum the bundles of a Tune ``PlacementGroupFactory``."""
-    return TrialResources(dict(placement_group_factory.required_resources))
+def trial_resources(placement_group_factory: Any) -> TrialResources:
+    """Sum (and the largest) of the bundles of a Tune ``PlacementGroupFactory``."""
+    bundles = [dict(b) for b in placement_group_factory.bundles]
+    largest: dict[str, float] = {}
+    for bundle in bundles:
+        for name, amount in bundle.items():
+            largest[name] = max(largest.get(name, 0.0), float(amount))
+    return TrialResources(dict(placement_group_factory.required_resources), largest)
+
+
+def needs_of(settings: Settings, values: Mapping[str, Any] | None = None) -> TrialResources:
+    """What one trial with these searched ``values`` asks Ray for."""
+    from motif_tune.algorithm import algorithm_class, build_algorithm_config
+    from motif_tune.trainable import trial_settings
+
+    config = build_algorithm_config(trial_settings(settings, dict(values or {})))
+    algo_cls = algorithm_class(settings.algo.name)
+    return trial_resources(algo_cls.default_resource_request(config.to_dict()))
+
+
+def resource_corners(settings: Settings) -> list[dict[str, Any]]:
+    """The searched values that bound a trial's needs (every choice, or a range's ends)."""
+    axes: list[tuple[str, list[Any]]] = []
+    for name, spec in settings.sweep.space.items():
+        path = settings.sweep.param_path(name)
+        if name in _RESOURCE_NAMES or any(part in path for part in _RESOURCE_PATH_PARTS):
+            axes.append((name, _corner_values(spec)))
+    if not axes:
+        return [{}]
+    names = [name for name, _ in axes]
+    grid = itertools.product(*(values for _, values in axes))
+    return [dict(zip(names, combo, strict=True)) for combo in grid]
+
+
+def _corner_values(spec: ParamSpec) -> list[Any]:
+    if spec.type == "categorical":
+        return list(spec.choices or [])
+    cast = int if spec.type == "int" else float
+    return sorted({cast(spec.low), cast(spec.high)})
+
+
+def fits(need: TrialResources, cluster: Mapping[str, float], node: Mapping[str, float]) -> bool:
+    total_ok = all(cluster.get(k, 0.0) + 1e-9 >= v for k, v in need.amounts.items() if v)
+    bundle_ok = all(node.get(k, 0.0) + 1e-9 >= v for k, v in need.largest_bundle.items() if v)
+    return total_ok and bundle_ok
+
+
+def check_sweep_fits(
+    settings: Settings,
+    cluster: Mapping[str, float],
+    largest_node: Mapping[str, float] | None = None,
+) -> tuple[TrialResources, int]:
+    """Refuse a sweep any of whose trials could never run; return the smallest need and
+    how many trials run at once."""
+    node = largest_node or cluster
+    corners = resource_corners(settings)
+    needs = [(corner, needs_of(settings, corner)) for corner in corners]
+    misfits = [(corner, need) for corner, need in needs if not fits(need, cluster, node)]
+    if misfits:
+        corner, need = misfits[0]
+        sentence = _misfit_sentence(settings, corner, need, cluster, len(misfits), len(needs))
+        raise ConfigError(sentence)
+    smallest = min((need for _, need in needs), key=lambda n: sum(n.amounts.values()))
+    return smallest, concurrent_trials(smallest, cluster, settings)
 
 
 def concurrent_trials(
-    need: TrialResources, cluster: Mapping[str, float], requested: int | None, num_samples: int
+    need: TrialResources, cluster: Mapping[str, float], settings: Settings
 ) -> int:
-    """How many trials run at once: the cluster's fit, capped by the sweep's own limit."""
-    fits = [
+    """How many trials of ``need`` run at once: the cluster's fit, capped by the sweep."""
+    sweep = settings.sweep
+    per_resource = [
         math.floor(cluster.get(name, 0.0) / amount + 1e-9)
         for name, amount in need.amounts.items()
         if amount > 0
     ]
-    fit = min(fits) if fits else num_samples
-    if fit < 1:
-        missing = [
-            f"{_fmt(amount)} {name} (the cluster has {_fmt(cluster.get(name, 0.0))})"
-            for name, amount in sorted(need.amounts.items())
-            if amount > cluster.get(name, 0.0)
-        ]
-        raise ConfigError(
-            f"One trial needs {', '.join(missing)}: it can never be scheduled; lower "
-            "scaling.env_runners / scaling.learners or use a scaling profile that fits."
-        )
-    limit = min(fit, num_samples)
-    return min(limit, requested) if requested else limit
+    fit = min(per_resource, default=sweep.num_samples)
+    limit = max(min(fit, sweep.num_samples), 1)
+    return min(limit, sweep.max_concurrent_trials) if sweep.max_concurrent_trials else limit
+
+
+def _misfit_sentence(
+    settings: Settings,
+    corner: Mapping[str, Any],
+    need: TrialResources,
+    cluster: Mapping[str, float],
+    bad: int,
+    total: int,
+) -> str:
+    short = [
+        f"{_fmt(amount)} {name} (the cluster has {_fmt(cluster.get(name, 0.0))})"
+        for name, amount in sorted(need.amounts.items())
+        if amount > cluster.get(name, 0.0) + 1e-9
+    ] or [f"a bundle of {need.largest_bundle} larger than any node"]
+    where = ", ".join(f"{k}={v}" for k, v in corner.items())
+    scope = "No trial" if bad == total else f"{bad} of {total} corners of the search space"
+    subject = f"A trial with {where}" if where else "One trial"
+    hint = ""
+    if any(name == "GPU" for name in need.amounts) and not cluster.get("GPU"):
+        hint = " This cluster has no GPU: use scaling=logical_gpus to test GPU packing on CPUs."
+    return (
+        f"{subject} needs {', '.join(short)}: {scope} can be scheduled with scaling="
+        f"{settings.scaling.name}; narrow the sweep's space or use a scaling profile that fits."
+        f"{hint}"
+    )
+
+
+def local_cluster(settings: Settings, cpus: int) -> dict[str, float]:
+    """The resources a local Ray will have, known before it starts."""
+    gpus = settings.scaling.ray.num_gpus
+    if gpus is None:
+        gpus = detected_gpus()
+    return {"CPU": float(cpus), "GPU": float(gpus), **settings.scaling.ray.resources}
+
+
+def detected_gpus() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count()
+    except Exception:  # a torch without CUDA support
+        return 0
 
 
 def _fmt(value: float) -> str:

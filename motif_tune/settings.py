@@ -23,6 +23,10 @@ COMMANDS = ("sweep", "train", "evaluate", "resume")
 ROLLOUT_FRAGMENT_LENGTH = "rollout_fragment_length"
 TRAIN_BATCH_SIZE = "train_batch_size"
 WORKERS_PER_GPU = "workers_per_gpu"
+# Searched names whose value is transformed on its way into the config.
+DERIVED_PARAMS = {
+    WORKERS_PER_GPU: "scaling.env_runners.num_gpus_per_env_runner",
+}
 PARAM_ALIASES = {
     ROLLOUT_FRAGMENT_LENGTH: "scaling.env_runners.rollout_fragment_length",
     TRAIN_BATCH_SIZE: "algo.training.train_batch_size_per_learner",
@@ -57,13 +61,35 @@ class RayInitSettings(_Model):
     address: str | None = None
     num_cpus: int | None = Field(default=None, ge=1)
     num_gpus: float | None = Field(default=None, ge=0)
+    resources: dict[str, float] = Field(default_factory=dict)
 
 
 class ScalingSettings(_Model):
     name: str
     ray: RayInitSettings = Field(default_factory=RayInitSettings)
+    # The Ray resource that stands for a GPU: "GPU", or a custom resource
+    # declared in ray.resources (logical GPUs: scheduling without CUDA).
+    gpu_resource: str = "GPU"
     env_runners: dict[str, Any] = Field(default_factory=dict)
     learners: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def logical_gpus(self) -> bool:
+        return self.gpu_resource != "GPU"
+
+    @property
+    def runners_get_gpus(self) -> bool:
+        remote = self.env_runners.get("num_env_runners", 0) or 0
+        return bool(remote) and float(self.env_runners.get("num_gpus_per_env_runner", 0) or 0) > 0
+
+    @model_validator(mode="after")
+    def _logical_gpus_are_declared(self) -> ScalingSettings:
+        declared = self.gpu_resource in self.ray.resources
+        if self.logical_gpus and self.ray.address is None and not declared:
+            raise ValueError(
+                f"gpu_resource '{self.gpu_resource}' must be declared in scaling.ray.resources"
+            )
+        return self
 
 
 class TrackingSettings(_Model):
@@ -82,6 +108,8 @@ class ParamSpec(_Model):
     step: float | None = None
     choices: list[Any] | None = None
     path: str | None = None
+    # Search this dimension only when the scaling profile gives env runners GPUs.
+    only_with_gpus: bool = False
 
     @model_validator(mode="after")
     def _check_shape(self) -> ParamSpec:
@@ -125,7 +153,13 @@ class SweepSettings(_Model):
     def param_path(self, name: str) -> str:
         """The config path a searched name sets (aliases first, then the name itself)."""
         spec = self.space[name]
-        return spec.path or PARAM_ALIASES.get(name, name)
+        return spec.path or DERIVED_PARAMS.get(name) or PARAM_ALIASES.get(name, name)
+
+    def config_value(self, name: str, value: Any) -> Any:
+        """The value a searched name puts into the config (workers per GPU -> GPUs per runner)."""
+        if name == WORKERS_PER_GPU:
+            return 1.0 / float(value)
+        return value
 
 
 class LoggingSettings(_Model):
@@ -138,6 +172,22 @@ class LoggingSettings(_Model):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+
+class TrainSettings(_Model):
+    """``motif-tune train``: one config, no search."""
+
+    checkpoint_frequency: int = Field(default=5, ge=0)
+    num_checkpoints_to_keep: int = Field(default=3, ge=1)
+    from_sweep: str | None = None
+
+
+class EvaluateSettings(_Model):
+    """``motif-tune evaluate``: score a checkpoint."""
+
+    episodes: int = Field(default=20, ge=1)
+    deterministic: bool = True
+    num_env_runners: int = Field(default=0, ge=0)
 
 
 class Settings(_Model):
@@ -157,6 +207,8 @@ class Settings(_Model):
     tracking: TrackingSettings
     sweep: SweepSettings
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
     # The composed config, resolved: what was run, for the record and for trials.
     composed: dict[str, Any] = Field(default_factory=dict, exclude=True)
 
@@ -195,8 +247,19 @@ def load_settings(cfg: DictConfig, command: str = "sweep") -> Settings:
         settings = Settings.model_validate({**data, "composed": data})
     except ValidationError as err:
         raise ConfigError(_first_error(err)) from None
+    settings = _without_inactive_dimensions(settings)
     _check_semantics(settings)
     return settings
+
+
+def _without_inactive_dimensions(settings: Settings) -> Settings:
+    """Drop ``only_with_gpus`` dimensions when the scaling profile gives runners no GPU."""
+    if settings.scaling.runners_get_gpus:
+        return settings
+    space = {k: v for k, v in settings.sweep.space.items() if not v.only_with_gpus}
+    if len(space) == len(settings.sweep.space):
+        return settings
+    return settings.model_copy(update={"sweep": settings.sweep.model_copy(update={"space": space})})
 
 
 def apply_overrides(settings: Settings, values: dict[str, Any]) -> Settings:
@@ -214,9 +277,10 @@ def _check_semantics(settings: Settings) -> None:
 
     validate_env(settings.env.id, settings.env.env_config)
     check_algorithm_settings(settings)
-    for name in settings.sweep.space:
+    for name, spec in settings.sweep.space.items():
         path = settings.sweep.param_path(name)
         if name == WORKERS_PER_GPU:
+            _check_workers_per_gpu(settings, spec)
             continue
         if OmegaConf.select(OmegaConf.create(settings.composed), path) is None and not (
             path.startswith(("algo.training.", "scaling.env_runners.", "scaling.learners."))
@@ -229,6 +293,18 @@ def _check_semantics(settings: Settings) -> None:
     for key, limit in settings.stop.items():
         if not math.isfinite(limit):
             raise ConfigError(f"stop.{key} must be a finite number, got {limit}.")
+
+
+def _check_workers_per_gpu(settings: Settings, spec: ParamSpec) -> None:
+    values = spec.choices if spec.type == "categorical" else [spec.low, spec.high]
+    if any(not isinstance(v, int | float) or v <= 0 for v in values or []):
+        raise ConfigError(f"sweep.space.workers_per_gpu values must be > 0, got {values}.")
+    if not settings.scaling.runners_get_gpus:
+        raise ConfigError(
+            f"sweep.space.workers_per_gpu needs env runners with GPUs, but scaling="
+            f"{settings.scaling.name} gives them none; use scaling=local_gpu on a GPU machine "
+            "or scaling=logical_gpus to test GPU packing on CPUs."
+        )
 
 
 def _key_of(err: OmegaConfBaseException) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from motif_tune.errors import ConfigError
 from motif_tune.ray_runtime import local_cpus, ray_address, start_ray
-from motif_tune.resources import TrialResources, concurrent_trials, trial_resources
+from motif_tune.resources import check_sweep_fits, local_cluster
 from motif_tune.search import SearchSpace
 from motif_tune.settings import Settings
 from motif_tune.tracking import MLflowTrialCallback, SweepRun, log_metrics, log_params
@@ -58,28 +58,26 @@ class SweepSummary:
         return "\n".join(lines)
 
 
-def plan_trial_resources(settings: Settings) -> TrialResources:
-    """What one trial asks Ray for (driver, env runners, learners), from RLlib itself."""
-    trainable = make_trainable(settings)
-    return trial_resources(trainable.default_resource_request({}))
-
-
 def run_sweep(settings: Settings, overrides: list[str] | tuple[str, ...] = ()) -> SweepSummary:
     """Run one sweep end to end; bad input raises ``ConfigError`` before anything starts."""
     space = SearchSpace(settings)
-    need = plan_trial_resources(settings)
     sweep = settings.sweep
     if ray_address(settings) is None:
-        local = {
-            "CPU": float(local_cpus(settings)),
-            "GPU": float(settings.scaling.ray.num_gpus or 0),
-        }
-        concurrent_trials(need, local, sweep.max_concurrent_trials, sweep.num_samples)
+        check_sweep_fits(settings, local_cluster(settings, local_cpus(settings)))
     sweep_run = SweepRun(settings)
-    cluster = start_ray(settings)
-    concurrency = concurrent_trials(need, cluster, sweep.max_concurrent_trials, sweep.num_samples)
+    cluster, largest_node = start_ray(settings)
+    need, concurrency = check_sweep_fits(settings, cluster, largest_node)
+    if settings.scaling.logical_gpus:
+        log.warning(
+            "scaling=%s: %g logical GPUs are declared to Ray as the resource '%s'; env runners "
+            "and learners are scheduled and packed as on GPUs, but all compute runs on the CPU "
+            "(this proves scheduling and packing, not CUDA).",
+            settings.scaling.name,
+            cluster.get(settings.scaling.gpu_resource, 0),
+            settings.scaling.gpu_resource,
+        )
     log.info(
-        "Sweep '%s': %d trials of %s %s on %s; each trial needs %s; %d at a time.",
+        "Sweep '%s': %d trials of %s %s on %s; the smallest trial needs %s; %d at a time.",
         settings.run_name,
         sweep.num_samples,
         settings.algo.name,

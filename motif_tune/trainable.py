@@ -21,7 +21,7 @@ def trial_settings(base: Settings, values: dict[str, Any]) -> Settings:
     overrides = {}
     for name, value in values.items():
         if name in base.sweep.space:
-            overrides[base.sweep.param_path(name)] = value
+            overrides[base.sweep.param_path(name)] = base.sweep.config_value(name, value)
     return apply_overrides(base, overrides) if overrides else base
 
 

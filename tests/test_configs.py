@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from motif_tune.cli import config_dir, sweeps_dir
+from motif_tune.errors import ConfigError
 from tests.conftest import compose_config, settings_for
 
 
@@ -19,6 +20,9 @@ ENVS = _choices("env")
 ALGOS = _choices("algo")
 SCALINGS = _choices("scaling")
 SWEEPS = sorted(p.stem for p in sweeps_dir().glob("*.yaml"))
+# Sweeps that only make sense where env runners get GPUs, and such profiles.
+GPU_ONLY_SWEEPS = {"gpu_packing"}
+GPU_SCALINGS = {"local_gpu", "logical_gpus"}
 # Environments that need a name of their own to compose.
 ENV_EXTRA = {"gym": ["env.id=Acrobot-v1"]}
 
@@ -35,6 +39,10 @@ def test_groups_ship_the_documented_choices():
 )
 def test_every_combination_validates(env, algo, scaling, sweep):
     overrides = [f"env={env}", f"algo={algo}", f"scaling={scaling}", f"sweep={sweep}"]
+    if sweep in GPU_ONLY_SWEEPS and scaling not in GPU_SCALINGS:
+        with pytest.raises(ConfigError, match="workers_per_gpu needs env runners with GPUs"):
+            settings_for(overrides + ENV_EXTRA.get(env, []))
+        return
     settings = settings_for(overrides + ENV_EXTRA.get(env, []))
     assert settings.env.name == env
     assert settings.algo.name.lower() == algo
@@ -72,3 +80,8 @@ def test_run_name_defaults_to_a_timestamp_and_the_composition():
     name = settings_for(["sweep=smoke", "algo=appo"]).run_name
     assert name.endswith("-smoke-APPO-motif"), name
     assert cfg.run_name  # resolvable
+
+
+def test_workers_per_gpu_is_searched_only_where_runners_get_gpus():
+    assert "workers_per_gpu" not in settings_for(["scaling=local"]).sweep.space
+    assert "workers_per_gpu" in settings_for(["scaling=logical_gpus"]).sweep.space

@@ -5,9 +5,12 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from motif_tune.algorithm import batch_is_consistent
+from motif_tune.algorithm import batch_is_consistent, build_algorithm_config
 from motif_tune.errors import ConfigError
+from motif_tune.ray_runtime import local_cpus
+from motif_tune.resources import check_sweep_fits, fits, local_cluster, needs_of
 from motif_tune.search import SearchSpace, snap_batch
+from motif_tune.trainable import trial_settings
 from tests.conftest import settings_for
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -38,6 +41,61 @@ def test_thousands_of_samples_respect_the_batch_rule(sweep):
         assert spec["train_batch_size"].low <= batch <= spec["train_batch_size"].high
         assert batch % (fragment * envs * runners) == 0
         assert batch_is_consistent(batch, fragment * envs * runners)
+
+
+SHIPPED = [
+    (sweep, scaling)
+    for sweep in ("default", "smoke", "algo", "gpu_packing")
+    for scaling in ("local", "logical_gpus")
+    if not (sweep == "gpu_packing" and scaling == "local")
+]
+
+
+@pytest.mark.parametrize("sweep,scaling", SHIPPED)
+def test_every_sampled_trial_passes_rllib_validation_and_fits(sweep, scaling):
+    """Thousands of trials from each shipped sweep: RLlib validates each, each fits the cluster."""
+    settings = settings_for([f"sweep={sweep}", f"scaling={scaling}"])
+    space = SearchSpace(settings)
+    base = build_algorithm_config(settings)
+    cluster = local_cluster(settings, local_cpus(settings))
+    samples = _sample(space, 2000)
+    for values in samples:
+        config = base.copy(copy_frozen=False)
+        config.env_runners(
+            rollout_fragment_length=values["rollout_fragment_length"],
+            num_envs_per_env_runner=values.get(
+                "num_envs_per_env_runner", base.num_envs_per_env_runner
+            ),
+        )
+        config.training(train_batch_size_per_learner=values["train_batch_size"])
+        config.validate()  # RLlib's own checks, the batch rule among them
+    # The full path a trial takes (settings -> AlgorithmConfig -> resources), on a subset.
+    unique = {tuple(sorted(v.items())) for v in samples}
+    for key in sorted(unique)[:: max(len(unique) // 40, 1)]:
+        values = dict(key)
+        build_algorithm_config(trial_settings(settings, values)).validate()
+        assert fits(needs_of(settings, values), cluster, cluster), values
+
+
+def test_workers_per_gpu_sets_gpus_per_runner_and_packs_on_logical_gpus():
+    settings = settings_for(["sweep=gpu_packing", "scaling=logical_gpus"])
+    for workers, expected in ((1, 1.0), (2, 0.5), (4, 0.25)):
+        config = build_algorithm_config(trial_settings(settings, {"workers_per_gpu": workers}))
+        assert config.num_gpus_per_env_runner == 0
+        assert config.custom_resources_per_env_runner == {"logical_gpu": expected}
+        need = needs_of(settings, {"workers_per_gpu": workers})
+        # two runners at 1/workers logical GPU each, plus the learner's one
+        assert need.amounts["logical_gpu"] == pytest.approx(1 + 2 * expected)
+
+
+def test_a_sweep_that_cannot_be_scheduled_is_refused():
+    settings = settings_for(["sweep=gpu_packing", "scaling=logical_gpus"])
+    cluster = {"CPU": 4.0, "logical_gpu": 2.0}
+    with pytest.raises(ConfigError, match=r"workers_per_gpu=1.* needs 3 logical_gpu"):
+        check_sweep_fits(settings, cluster)
+    gpu_box = settings_for(["sweep=default", "scaling=local_gpu"])
+    with pytest.raises(ConfigError, match="This cluster has no GPU"):
+        check_sweep_fits(gpu_box, {"CPU": 2.0, "GPU": 0.0})
 
 
 def test_same_seed_same_trials():
