@@ -9,7 +9,9 @@ with the list of valid ones.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -56,16 +58,30 @@ def needs_flattening(space: gym.Space) -> bool:
     return True
 
 
+def observation_space_of(env_id: str, env_config: Mapping[str, Any]) -> gym.Space:
+    """The env's observation space (built once per env and config, then remembered)."""
+    return _observation_space(env_id, json.dumps(dict(env_config), sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=64)
+def _observation_space(env_id: str, env_config_json: str) -> gym.Space:
+    from motif_tune.envs import make_env
+
+    env = make_env(env_id, json.loads(env_config_json))
+    try:
+        return env.observation_space
+    finally:
+        env.close()
+
+
 def build_algorithm_config(settings: Settings) -> AlgorithmConfig:
     """The complete, validated ``AlgorithmConfig`` for one run or trial."""
     from motif_tune.callbacks import MotifMetricsCallback
-    from motif_tune.envs import make_env, register_with_ray
+    from motif_tune.envs import register_with_ray
 
     algo_cls = algorithm_class(settings.algo.name)
     env_name = register_with_ray(settings.env.id)
-    probe = make_env(settings.env.id, settings.env.env_config)
-    observation_space = probe.observation_space
-    probe.close()
+    observation_space = observation_space_of(settings.env.id, settings.env.env_config)
 
     env_runners, learners, main_process = gpu_requests(settings)
     if needs_flattening(observation_space):

@@ -7,6 +7,8 @@ import sys
 
 DEFAULT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 _QUIET = ("alembic", "mlflow.store.db.utils", "urllib3", "filelock")
+# RLlib's notes about its own internals (its new API stack is the only one used here).
+_SILENT = ("ray._common.deprecation", "ray.rllib.algorithms.algorithm_config")
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -36,3 +38,5 @@ def configure_logging(level: str = "INFO", fmt: str = DEFAULT_FORMAT) -> None:
     root.setLevel(level)
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in _SILENT:
+        logging.getLogger(name).setLevel(logging.ERROR)

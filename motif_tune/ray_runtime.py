@@ -7,6 +7,7 @@ import os
 import secrets
 
 from motif_tune.settings import Settings
+from motif_tune.worker_logging import add_file_handler, runtime_env
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,14 @@ def start_ray(settings: Settings) -> tuple[dict[str, float], dict[str, float]]:
     if ray.is_initialized():
         return _resources()
     address = ray_address(settings)
-    kwargs: dict = {"include_dashboard": False, "log_to_driver": True, "configure_logging": False}
+    log_file = settings.log_file
+    add_file_handler(log_file, settings.logging.level, settings.logging.format)
+    kwargs: dict = {
+        "include_dashboard": False,
+        "log_to_driver": True,
+        "configure_logging": False,
+        "runtime_env": runtime_env(settings.logging.level, settings.logging.format, log_file),
+    }
     if address is None:
         _keep_token_out_of_home()
         kwargs.update(

@@ -96,6 +96,8 @@ class TrackingSettings(_Model):
     uri: str
     artifact_location: str | None = None
     experiment_name: str = "motif_tune"
+    # Registry name for the best checkpoint of each sweep (null: don't register).
+    registered_model: str | None = None
 
 
 class ParamSpec(_Model):
@@ -135,6 +137,8 @@ class SchedulerSettings(_Model):
 class CheckpointSettings(_Model):
     frequency: int = Field(default=0, ge=0)
     num_to_keep: int = Field(default=1, ge=1)
+    # The k best checkpoints of the sweep are uploaded to MLflow (the best is registered).
+    log_top_k: int = Field(default=1, ge=0)
 
 
 class SweepSettings(_Model):
@@ -209,8 +213,18 @@ class Settings(_Model):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
+    # The run's output folder (Hydra's), where its log file goes.
+    output_dir: str | None = None
     # The composed config, resolved: what was run, for the record and for trials.
     composed: dict[str, Any] = Field(default_factory=dict, exclude=True)
+
+    @property
+    def log_file(self) -> Path:
+        """The run's log file: driver and every worker append to it."""
+        folder = (
+            Path(self.output_dir) if self.output_dir else self.paths.root / "logs" / self.run_name
+        )
+        return folder / "motif_tune.log"
 
     @field_validator("run_name")
     @classmethod
@@ -233,6 +247,7 @@ def load_settings(cfg: DictConfig, command: str = "sweep") -> Settings:
     cfg = cfg.copy()
     OmegaConf.set_struct(cfg, False)
     cfg.command = command
+    cfg.setdefault("output_dir", None)
     try:
         root = Path(str(cfg.paths.root)).expanduser()
         cfg.paths.root = str(root if root.is_absolute() else (Path.cwd() / root).resolve())

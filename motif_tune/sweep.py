@@ -13,7 +13,7 @@ from motif_tune.ray_runtime import local_cpus, ray_address, start_ray
 from motif_tune.resources import check_sweep_fits, local_cluster
 from motif_tune.search import SearchSpace
 from motif_tune.settings import Settings
-from motif_tune.tracking import MLflowTrialCallback, SweepRun, log_metrics, log_params
+from motif_tune.tracking import MLflowTrialCallback, SweepRun, flatten_result, log_metrics
 from motif_tune.trainable import make_trainable
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class SweepSummary:
     experiment_path: str = ""
     mlflow_run_id: str | None = None
     tracking_uri: str = ""
+    registered_model: str | None = None
 
     def render(self) -> str:
         lines = [
@@ -50,6 +51,8 @@ class SweepSummary:
                 f"  settings:   {params or '(no searched parameters)'}",
                 f"  checkpoint: {self.best_checkpoint or '(none saved)'}",
             ]
+            if self.registered_model:
+                lines.append(f"  registered: {self.registered_model}")
         lines += [
             f"Tune results: {self.experiment_path}",
             f"MLflow run:   {self.mlflow_run_id} at {self.tracking_uri}",
@@ -168,6 +171,28 @@ def _trial_name(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
+@dataclass(frozen=True)
+class RankedCheckpoint:
+    trial_id: str
+    path: str
+    value: float
+    iteration: int
+
+
+def ranked_checkpoints(results: Any, metric: str, mode: str) -> list[RankedCheckpoint]:
+    """Every kept checkpoint of every trial, best first by the metric it was saved with."""
+    ranked = []
+    for result in results:
+        trial_id = (result.metrics or {}).get("trial_id")
+        for checkpoint, metrics in result.best_checkpoints or []:
+            metrics = flatten_result(metrics)
+            value = metrics.get(metric)
+            if trial_id and isinstance(value, int | float) and math.isfinite(value):
+                iteration = int(metrics.get("training_iteration", 0))
+                ranked.append(RankedCheckpoint(trial_id, checkpoint.path, float(value), iteration))
+    return sorted(ranked, key=lambda c: c.value, reverse=(mode == "max"))
+
+
 def _summarise(settings: Settings, results: Any, sweep_run: SweepRun) -> SweepSummary:
     sweep = settings.sweep
     summary = SweepSummary(
@@ -181,45 +206,58 @@ def _summarise(settings: Settings, results: Any, sweep_run: SweepRun) -> SweepSu
         tracking_uri=settings.tracking.uri,
     )
     try:
-        best = results.get_best_result(metric=sweep.metric, mode=sweep.mode, scope="all")
+        # Ranked by each trial's last result: what Optuna and ASHA judged the trial by.
+        best = results.get_best_result(metric=sweep.metric, mode=sweep.mode, scope="last")
     except RuntimeError:
         return summary
-    value = _best_value(best, sweep.metric, sweep.mode)
-    if value is None:
+    value = flatten_result(best.metrics or {}).get(sweep.metric)
+    if not isinstance(value, int | float) or not math.isfinite(value):
         return summary
-    checkpoint = None
-    if best.best_checkpoints:
-        ranked = [(c, m.get(sweep.metric)) for c, m in best.best_checkpoints]
-        ranked = [(c, v) for c, v in ranked if isinstance(v, int | float) and math.isfinite(v)]
-        if ranked:
-            pick = max if sweep.mode == "max" else min
-            checkpoint = pick(ranked, key=lambda pair: pair[1])[0].path
-    if checkpoint is None and best.checkpoint is not None:
-        checkpoint = best.checkpoint.path
     summary.best_trial_id = best.metrics.get("trial_id")
     summary.best_value = value
     summary.best_params = dict(best.config or {})
-    summary.best_checkpoint = checkpoint
-    if sweep_run.run_id:
-        log_params(
-            sweep_run.client,
-            sweep_run.run_id,
-            {f"best.{k}": v for k, v in summary.best_params.items()}
-            | {"best.trial_id": summary.best_trial_id},
-        )
-        log_metrics(sweep_run.client, sweep_run.run_id, {f"best/{sweep.metric}": value}, 0)
+    ranked = ranked_checkpoints(results, sweep.metric, sweep.mode)
+    # The best trial's best checkpoint first (it is the one registered), then the rest.
+    own = [c for c in ranked if c.trial_id == summary.best_trial_id]
+    checkpoints = own[:1] + [c for c in ranked if c not in own[:1]]
+    summary.best_checkpoint = checkpoints[0].path if checkpoints else None
+    _record_outcome(settings, sweep_run, summary, checkpoints)
     return summary
 
 
-def _best_value(result: Any, metric: str, mode: str) -> float | None:
-    """The trial's best value of ``metric`` over all its iterations."""
-    frame = result.metrics_dataframe
-    if frame is not None and metric in frame:
-        series = frame[metric].dropna()
-        if len(series):
-            return float(series.max() if mode == "max" else series.min())
-    value = (result.metrics or {}).get(metric)
-    return float(value) if isinstance(value, int | float) else None
+def _record_outcome(
+    settings: Settings,
+    sweep_run: SweepRun,
+    summary: SweepSummary,
+    checkpoints: list[RankedCheckpoint],
+) -> None:
+    """The best trial, the top checkpoints, the registry version and the plots, in MLflow."""
+    sweep = settings.sweep
+    best_params = {f"best.{k}": v for k, v in summary.best_params.items()}
+    sweep_run.log_new_params(best_params | {"best.trial_id": summary.best_trial_id})
+    log_metrics(sweep_run.client, sweep_run.run_id, {f"best/{sweep.metric}": summary.best_value}, 0)
+    top = checkpoints[: sweep.checkpoint.log_top_k]
+    for rank, checkpoint in enumerate(top, start=1):
+        sweep_run.log_checkpoint(checkpoint.trial_id, checkpoint.path, rank, checkpoint.value)
+    if top and settings.tracking.registered_model:
+        version = sweep_run.register_best(top[0].trial_id, settings.tracking.registered_model)
+        summary.registered_model = f"models:/{settings.tracking.registered_model}/{version}"
+    study = _searcher_study(summary.experiment_path)
+    if study is not None:
+        sweep_run.log_plots(study)
+
+
+def _searcher_study(experiment_path: str):
+    """The Optuna study as Tune saved it with the experiment (fresh or resumed alike)."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    searcher = OptunaSearch()
+    try:
+        searcher.restore_from_dir(experiment_path)
+    except Exception as err:  # no searcher state: nothing to plot
+        log.warning("No Optuna state under %s (%s): no sweep plots.", experiment_path, err)
+        return None
+    return getattr(searcher, "_ot_study", None)
 
 
 def _fmt(value: Any) -> str:

@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 import math
 import os
+import subprocess
+import tempfile
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param, RunStatus, RunTag
@@ -29,6 +32,8 @@ TAG_SWEEP = "motif_tune.sweep"
 TAG_ROLE = "motif_tune.role"
 TAG_TRIAL_ID = "motif_tune.trial_id"
 TAG_TRIAL_STATUS = "motif_tune.trial_status"
+TAG_CHECKPOINT_RANK = "motif_tune.checkpoint_rank"
+TAG_CHECKPOINT_SOURCE = "motif_tune.checkpoint_source"
 # Result keys logged each iteration (besides every key under these prefixes).
 RESULT_KEYS = (
     "training_iteration",
@@ -151,10 +156,14 @@ class SweepRun:
             "sweep": settings.sweep.name,
             "hydra_overrides": " ".join(overrides)[:5000],
         }
+        commit = git_commit()
+        if commit:
+            tags["mlflow.source.git.commit"] = commit
         run = self.client.create_run(self.experiment_id, run_name=settings.run_name, tags=tags)
         self.run_id = run.info.run_id
         config = {k: v for k, v in flatten(settings.composed).items() if not k.startswith("hydra")}
         log_params(self.client, self.run_id, config)
+        self.log_config()
         return self.run_id
 
     def finish(self, status: str = "FINISHED") -> None:
@@ -169,6 +178,62 @@ class SweepRun:
             max_results=1,
         )
         return runs[0].info.run_id if runs else None
+
+    def log_new_params(self, params: Mapping[str, Any]) -> None:
+        """Log params the run does not hold yet (MLflow params are write-once)."""
+        existing = self.client.get_run(self.run_id).data.params
+        log_params(self.client, self.run_id, {k: v for k, v in params.items() if k not in existing})
+
+    def log_checkpoint(self, trial_id: str, path: str, rank: int, value: float) -> None:
+        """Upload a checkpoint folder to its trial's run (``checkpoint/``) and tag its rank."""
+        run_id = self.child_runs().get(trial_id)
+        if run_id is None:
+            return
+        self.client.log_artifacts(run_id, path, artifact_path="checkpoint")
+        self.client.log_batch(
+            run_id,
+            tags=[RunTag(TAG_CHECKPOINT_RANK, str(rank)), RunTag(TAG_CHECKPOINT_SOURCE, path)],
+        )
+        log.info("Logged checkpoint #%d (%s) of trial %s to MLflow.", rank, _fmt(value), trial_id)
+
+    def register_best(self, trial_id: str, model_name: str) -> str:
+        """Register the best trial's uploaded checkpoint as a new model version."""
+        run_id = self.child_runs()[trial_id]
+        try:
+            self.client.get_registered_model(model_name)
+        except Exception:
+            self.client.create_registered_model(
+                model_name, description="Best RLlib checkpoints of motif-tune sweeps."
+            )
+        source = f"{self.client.get_run(run_id).info.artifact_uri}/checkpoint"
+        version = self.client.create_model_version(
+            model_name,
+            source=source,
+            run_id=run_id,
+            tags={TAG_SWEEP: self.settings.run_name, "algo": self.settings.algo.name,
+                  "env": self.settings.env.id},
+            description=f"Best checkpoint of sweep {self.settings.run_name}.",
+        )
+        self.client.set_tag(self.run_id, "registered_model", f"{model_name}/{version.version}")
+        return str(version.version)
+
+    def log_plots(self, study: Any) -> None:
+        """Optimisation history, importances and parallel coordinates as parent artifacts."""
+        from motif_tune.plots import study_plots, trials_table
+
+        with tempfile.TemporaryDirectory() as folder:
+            paths = study_plots(study, Path(folder), self.settings.sweep.metric)
+            table = Path(folder) / "trials.csv"
+            trials_table(study).to_csv(table, index=False)
+            for path in [*paths, table]:
+                self.client.log_artifact(self.run_id, str(path), artifact_path="plots")
+
+    def log_config(self) -> None:
+        """The composed config as YAML, so a sweep can be re-run from what it recorded."""
+        from omegaconf import OmegaConf
+
+        config = {k: v for k, v in self.settings.composed.items() if k != "hydra"}
+        self.client.log_text(self.run_id, OmegaConf.to_yaml(config), "config.yaml")
 
     def child_runs(self) -> dict[str, str]:
         """trial id -> child run id, for the trials this sweep already recorded."""
@@ -238,6 +303,25 @@ class MLflowTrialCallback(Callback):
         self.client.set_terminated(
             run_id, status=RunStatus.to_string(RunStatus.from_string(status))
         )
+
+
+def git_commit() -> str | None:
+    """The checkout's commit, when the code runs from a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
 
 
 def _param_value(value: Any) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -34,6 +35,7 @@ from gymnasium import spaces
 
 from motif_tune.errors import ConfigError
 
+log = logging.getLogger(__name__)
 ENV_PREFIX = "MOTIF_"
 ACTION_MODES = ("scores", "choose")
 MATCH_WEIGHT = 0.5
@@ -411,6 +413,15 @@ class MotifEnv(gym.Env):
         self._cursor = 0
         self._true = 0
         self._t = 0
+        log.info(
+            "MotifEnv ready (worker %d): %d motifs %s, length %d, noise %.2f, %s actions",
+            self._worker_index,
+            self._k,
+            list(self.manager.names),
+            cfg.motif_length,
+            cfg.noise,
+            cfg.action_mode,
+        )
 
     @property
     def current_motif(self) -> int:
