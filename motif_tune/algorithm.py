@@ -100,6 +100,7 @@ def build_algorithm_config(settings: Settings) -> AlgorithmConfig:
         .resources(custom_resources_for_main_process=main_process)
         .training(**training)
         .rl_module(model_config=dict(settings.algo.model_config_))
+        .fault_tolerance(**dict(settings.fault_tolerance))
         .callbacks(MotifMetricsCallback)
         .debugging(seed=settings.seed, log_level=settings.logging.rllib_level)
     )
@@ -151,6 +152,7 @@ def check_algorithm_settings(settings: Settings) -> None:
     _check_keys("algo.training", settings.algo.training, defaults, "training")
     _check_keys("scaling.env_runners", settings.scaling.env_runners, defaults, "env_runners")
     _check_keys("scaling.learners", settings.scaling.learners, defaults, "learners")
+    _check_keys("fault_tolerance", settings.fault_tolerance, defaults, "fault_tolerance")
     _check_batch_settings(settings)
     try:
         build_algorithm_config(settings).validate()

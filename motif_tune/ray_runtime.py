@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
+import signal
+from pathlib import Path
 
 from motif_tune.settings import Settings
 from motif_tune.worker_logging import add_file_handler, runtime_env
@@ -46,7 +49,11 @@ def start_ray(settings: Settings) -> tuple[dict[str, float], dict[str, float]]:
     else:
         kwargs["address"] = address
     log.info("Starting Ray %s", f"(joining {address})" if address else "locally")
+    if address is None:
+        stop_orphaned_ray(settings.paths.root)
     ray.init(**kwargs)
+    if address is None:
+        _remember_local_ray(settings.paths.root)
     return _resources()
 
 
@@ -73,8 +80,75 @@ def _keep_token_out_of_home() -> None:
         Config.initialize("")
 
 
-def stop_ray() -> None:
+def stop_ray(settings: Settings) -> None:
     import ray
 
     if ray.is_initialized():
         ray.shutdown()
+    forget_local_ray(settings.paths.root)
+
+
+def _sessions_dir(root: Path) -> Path:
+    return Path(root) / "ray_sessions"
+
+
+def _remember_local_ray(root: Path) -> None:
+    """Note which processes make up the local Ray this driver started."""
+    import ray
+
+    node = ray._private.worker._global_node
+    if node is None:
+        return
+    pids = [p.process.pid for plist in node.all_processes.values() for p in plist if p.process]
+    folder = _sessions_dir(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"driver_pid": os.getpid(), "ray_pids": pids}
+    (folder / f"{os.getpid()}.json").write_text(json.dumps(record))
+
+
+def stop_orphaned_ray(root: Path) -> int:
+    """Stop the Ray processes of local clusters whose driver was killed; returns how many.
+
+    A driver killed with SIGKILL cannot shut its local Ray down, and its GCS and
+    raylet keep holding memory and CPUs. Only processes this project started,
+    whose driver is gone, are touched.
+    """
+    stopped = 0
+    for record_file in sorted(_sessions_dir(root).glob("*.json")):
+        try:
+            record = json.loads(record_file.read_text())
+        except (OSError, ValueError):
+            record_file.unlink(missing_ok=True)
+            continue
+        if _alive(record.get("driver_pid", -1)):
+            continue
+        for pid in record.get("ray_pids", []):
+            if _alive(pid) and _is_ray_process(pid):
+                os.kill(pid, signal.SIGKILL)
+                stopped += 1
+        record_file.unlink(missing_ok=True)
+    if stopped:
+        log.warning("Stopped %d Ray processes left behind by a killed motif-tune run.", stopped)
+    return stopped
+
+
+def forget_local_ray(root: Path) -> None:
+    (_sessions_dir(root) / f"{os.getpid()}.json").unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_ray_process(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return "ray" in cmdline

@@ -35,6 +35,11 @@ PARAM_ALIASES = {
 }
 
 
+# Where an objective metric may come from in a trial's result.
+METRIC_PREFIXES = ("env_runners/", "learners/", "evaluation/", "timers/", "perf/")
+TOP_LEVEL_METRICS = ("training_iteration", "time_total_s", "num_env_steps_sampled_lifetime")
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -154,6 +159,16 @@ class SweepSettings(_Model):
     checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)
     max_failures: int = Field(default=0, ge=-1)
 
+    @field_validator("metric")
+    @classmethod
+    def _metric_is_a_result_key(cls, value: str) -> str:
+        if not value.startswith(METRIC_PREFIXES) and value not in TOP_LEVEL_METRICS:
+            raise ValueError(
+                "must be a Tune result key such as env_runners/episode_return_mean, "
+                "env_runners/match_accuracy or learners/default_policy/total_loss"
+            )
+        return value
+
     def param_path(self, name: str) -> str:
         """The config path a searched name sets (aliases first, then the name itself)."""
         spec = self.space[name]
@@ -211,6 +226,7 @@ class Settings(_Model):
     tracking: TrackingSettings
     sweep: SweepSettings
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    fault_tolerance: dict[str, Any] = Field(default_factory=dict)
     train: TrainSettings = Field(default_factory=TrainSettings)
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
     # The run's output folder (Hydra's), where its log file goes.

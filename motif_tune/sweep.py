@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from motif_tune.errors import ConfigError
-from motif_tune.ray_runtime import local_cpus, ray_address, start_ray
+from motif_tune.ray_runtime import local_cpus, ray_address, start_ray, stop_ray
 from motif_tune.resources import check_sweep_fits, local_cluster
 from motif_tune.search import SearchSpace
 from motif_tune.settings import Settings
@@ -61,15 +61,114 @@ class SweepSummary:
         return "\n".join(lines)
 
 
+SETTINGS_FILE = "motif_tune.yaml"
+
+
+class SweepInterrupted(RuntimeError):
+    """The sweep stopped before all its trials finished (Ctrl-C); it can be resumed."""
+
+
+def experiment_dir(settings: Settings) -> Path:
+    return Path(settings.storage_path) / settings.run_name
+
+
 def run_sweep(settings: Settings, overrides: list[str] | tuple[str, ...] = ()) -> SweepSummary:
     """Run one sweep end to end; bad input raises ``ConfigError`` before anything starts."""
     space = SearchSpace(settings)
-    sweep = settings.sweep
+    experiment = experiment_dir(settings)
+    if experiment.exists():
+        raise ConfigError(
+            f"run_name '{settings.run_name}' already names a sweep in {experiment}; continue it "
+            f"with `motif-tune resume run_name={settings.run_name}` or choose another run_name."
+        )
+
+    def new_tuner(concurrency: int, sweep_run: SweepRun):
+        experiment.mkdir(parents=True)
+        (experiment / SETTINGS_FILE).write_text(_settings_yaml(settings))
+        return _tuner(settings, space, concurrency, sweep_run)
+
+    return _execute(settings, overrides, new_tuner)
+
+
+def resume_sweep(settings: Settings, run_name: str | None) -> SweepSummary:
+    """Continue an interrupted sweep (the latest one when ``run_name`` is None)."""
+    from omegaconf import OmegaConf
+    from ray import tune
+
+    from motif_tune.settings import load_settings
+
+    experiment = _find_experiment(Path(settings.storage_path), run_name)
+    saved = OmegaConf.load(experiment / SETTINGS_FILE)
+    saved.output_dir = settings.output_dir
+    original = load_settings(saved, "resume")
+    log.info("Resuming sweep '%s' from %s.", original.run_name, experiment)
+
+    def restored_tuner(concurrency: int, sweep_run: SweepRun):
+        return tune.Tuner.restore(
+            str(experiment),
+            trainable=make_trainable(original),
+            resume_unfinished=True,
+            resume_errored=True,
+        )
+
+    return _execute(original, [], restored_tuner)
+
+
+def _find_experiment(storage: Path, run_name: str | None) -> Path:
+    sweeps = sorted(
+        (p.parent for p in storage.glob(f"*/{SETTINGS_FILE}")),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    if run_name is None:
+        if not sweeps:
+            raise ConfigError(f"There is no sweep to resume under storage_path {storage}.")
+        return sweeps[0]
+    if (storage / run_name / SETTINGS_FILE).is_file():
+        return storage / run_name
+    known = ", ".join(p.name for p in sweeps[:5]) or "none"
+    raise ConfigError(
+        f"run_name '{run_name}' names no sweep under storage_path {storage}; "
+        f"the most recent are: {known}."
+    )
+
+
+def _settings_yaml(settings: Settings) -> str:
+    from omegaconf import OmegaConf
+
+    composed = {k: v for k, v in settings.composed.items() if k not in ("hydra", "output_dir")}
+    return OmegaConf.to_yaml(composed)
+
+
+def _execute(
+    settings: Settings, overrides: list[str] | tuple[str, ...], make_tuner: Any
+) -> SweepSummary:
+    """Check resources, start Ray and the MLflow parent run, fit, summarise."""
     if ray_address(settings) is None:
         check_sweep_fits(settings, local_cluster(settings, local_cpus(settings)))
     sweep_run = SweepRun(settings)
     cluster, largest_node = start_ray(settings)
-    need, concurrency = check_sweep_fits(settings, cluster, largest_node)
+    try:
+        need, concurrency = check_sweep_fits(settings, cluster, largest_node)
+        _announce(settings, cluster, need, concurrency)
+        sweep_run.start(overrides)
+        status = "FAILED"
+        try:
+            results = make_tuner(concurrency, sweep_run).fit()
+            _raise_if_interrupted(settings, results)
+            summary = _summarise(settings, results, sweep_run)
+            status = "FINISHED"
+            return summary
+        except (SweepInterrupted, KeyboardInterrupt):
+            status = "KILLED"
+            raise
+        finally:
+            sweep_run.finish(status)
+    finally:
+        stop_ray(settings)
+
+
+def _announce(settings: Settings, cluster: dict, need: Any, concurrency: int) -> None:
     if settings.scaling.logical_gpus:
         log.warning(
             "scaling=%s: %g logical GPUs are declared to Ray as the resource '%s'; env runners "
@@ -82,22 +181,25 @@ def run_sweep(settings: Settings, overrides: list[str] | tuple[str, ...] = ()) -
     log.info(
         "Sweep '%s': %d trials of %s %s on %s; the smallest trial needs %s; %d at a time.",
         settings.run_name,
-        sweep.num_samples,
+        settings.sweep.num_samples,
         settings.algo.name,
         settings.env.name,
         settings.scaling.name,
         need.describe(),
         concurrency,
     )
-    sweep_run.start(overrides)
-    status = "FAILED"
-    try:
-        results = _tuner(settings, space, concurrency, sweep_run).fit()
-        summary = _summarise(settings, results, sweep_run)
-        status = "FINISHED"
-        return summary
-    finally:
-        sweep_run.finish(status)
+
+
+def _raise_if_interrupted(settings: Settings, results: Any) -> None:
+    analysis = getattr(results, "_experiment_analysis", None)
+    trials = list(getattr(analysis, "trials", []) or [])
+    done = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
+    if trials and len(done) >= settings.sweep.num_samples:
+        return
+    raise SweepInterrupted(
+        f"Sweep '{settings.run_name}' stopped with {len(done)} of {settings.sweep.num_samples} "
+        f"trials finished; continue it with: motif-tune resume run_name={settings.run_name}"
+    )
 
 
 def _tuner(settings: Settings, space: SearchSpace, concurrency: int, sweep_run: SweepRun):

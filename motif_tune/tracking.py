@@ -255,9 +255,14 @@ class MLflowTrialCallback(Callback):
         self.client = sweep_run.client
         self.stop_iterations = sweep_run.settings.stop.get("training_iteration")
         self._runs: dict[str, str] = {}
+        self._last_step: dict[str, int] = {}
 
     def setup(self, **info: Any) -> None:
+        """On resume: find the trials' runs again and the last iteration each recorded."""
         self._runs = self.sweep_run.child_runs()
+        for trial_id, run_id in self._runs.items():
+            history = self.client.get_metric_history(run_id, "training_iteration")
+            self._last_step[trial_id] = max((int(m.step) for m in history), default=0)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         run_id = self._runs.get(trial.trial_id)
@@ -284,6 +289,9 @@ class MLflowTrialCallback(Callback):
         if run_id is None:
             return
         step = int(result.get("training_iteration", 0))
+        if step <= self._last_step.get(trial.trial_id, 0):
+            return  # a restored trial repeating iterations its run already holds
+        self._last_step[trial.trial_id] = step
         log_metrics(self.client, run_id, iteration_metrics(result), step)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -291,6 +299,16 @@ class MLflowTrialCallback(Callback):
         done = last.get("training_iteration", 0)
         stopped_early = bool(self.stop_iterations) and done < self.stop_iterations
         self._end(trial, "FINISHED", "stopped_early" if stopped_early else "finished")
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        """Delete runs of trials Tune itself lost (started just before a driver was killed,
+        never saved in its experiment state): the resumed sweep ran them afresh."""
+        known = {trial.trial_id for trial in trials}
+        for trial_id, run_id in list(self._runs.items()):
+            if trial_id not in known and self.client.get_run(run_id).info.status == "RUNNING":
+                self.client.delete_run(run_id)
+                del self._runs[trial_id]
+                log.info("Removed the run of trial %s, which the resumed sweep replaced.", trial_id)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._end(trial, "FAILED", "failed")

@@ -10,6 +10,7 @@ parameters instead of RLlib's 300 keys, and no RLlib-internal names
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from motif_tune.algorithm import algorithm_class, build_algorithm_config
@@ -28,6 +29,7 @@ def trial_settings(base: Settings, values: dict[str, Any]) -> Settings:
 def make_trainable(base: Settings) -> type:
     """A subclass of the configured RLlib Algorithm that builds its config from ``base``."""
     algo_cls = algorithm_class(base.algo.name)
+    metric = base.sweep.metric
 
     class MotifTrial(algo_cls):  # type: ignore[misc, valid-type]
         @classmethod
@@ -44,6 +46,21 @@ def make_trainable(base: Settings) -> type:
             algo_config = build_algorithm_config(trial_settings(base, self._searched))
             super().__init__(config=algo_config, **kwargs)
 
+        def train(self) -> dict:
+            """One iteration; the objective is always present (carried forward, else NaN).
+
+            An iteration in which no episode finished (an env runner crashed and was
+            restarted, say) reports no episode return. Tune would treat that as a
+            misspelled metric and end the whole sweep; the last value stands in instead.
+            """
+            result = super().train()
+            value = _get(result, metric)
+            if value is None:
+                _set(result, metric, getattr(self, "_last_objective", math.nan))
+            else:
+                self._last_objective = value
+            return result
+
         def get_auto_filled_metrics(self, *args: Any, **kwargs: Any) -> dict:
             """Report the searched values as the trial's config, not RLlib's 300 keys."""
             from ray.tune.trainable import Trainable
@@ -54,3 +71,20 @@ def make_trainable(base: Settings) -> type:
 
     MotifTrial.__name__ = MotifTrial.__qualname__ = algo_cls.__name__
     return MotifTrial
+
+
+def _get(result: dict, metric: str) -> Any:
+    node: Any = result
+    for part in metric.split("/"):
+        if not isinstance(node, dict) or part not in node:
+            return result.get(metric)
+        node = node[part]
+    return node
+
+
+def _set(result: dict, metric: str, value: Any) -> None:
+    *parents, leaf = metric.split("/")
+    node = result
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value

@@ -1,0 +1,124 @@
+"""Faults: env runners that crash, a driver that is killed, logs from remote workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "motif_tune", *args]
+
+
+def runs_by_role(store, role: str) -> list:
+    client = MlflowClient(tracking_uri=f"sqlite:///{store}/mlflow.db")
+    experiment = client.get_experiment_by_name("motif_tune")
+    if experiment is None:
+        return []
+    return client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`motif_tune.role` = '{role}'"
+    )
+
+
+def test_crashing_env_runners_are_restarted_and_the_trial_finishes(isolated_runs):
+    proc = subprocess.run(
+        cli(
+            "sweep",
+            "sweep=smoke",
+            "sweep.num_samples=1",
+            "run_name=faulty",
+            "stop.training_iteration=4",
+            "scaling.env_runners.num_env_runners=1",
+            "scaling.env_runners.num_envs_per_env_runner=1",
+            "+env.env_config.fault_step_probability=0.01",
+            "fault_tolerance.delay_between_env_runner_restarts_s=0.5",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "MotifEnvFault" in proc.stdout + proc.stderr  # the fault really happened
+    (trial,) = runs_by_role(isolated_runs, "trial")
+    assert trial.info.status == "FINISHED"
+    assert trial.data.tags["motif_tune.trial_status"] == "finished"
+    assert trial.data.metrics["training_iteration"] == 4
+
+
+def test_a_killed_sweep_resumes_and_finishes_every_trial_once(isolated_runs):
+    args = [
+        "sweep",
+        "sweep=smoke",
+        "run_name=killed",
+        "sweep.num_samples=3",
+        "sweep.max_concurrent_trials=1",
+        "stop.training_iteration=15",
+        "sweep.checkpoint.frequency=3",
+    ]
+    driver = subprocess.Popen(
+        cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline:  # kill once one trial is done and another is running
+            trials = runs_by_role(isolated_runs, "trial")
+            if sum(t.info.status == "FINISHED" for t in trials) >= 1 and len(trials) >= 2:
+                break
+            assert driver.poll() is None, "the sweep ended before it could be killed"
+            time.sleep(1)
+        else:
+            pytest.fail("no trial finished in time")
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+    assert any(t.info.status == "RUNNING" for t in runs_by_role(isolated_runs, "trial"))
+
+    resumed = subprocess.run(
+        cli("resume", "run_name=killed"), capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Best trial" in resumed.stdout
+
+    (parent,) = runs_by_role(isolated_runs, "sweep")
+    trials = runs_by_role(isolated_runs, "trial")
+    assert parent.info.status == "FINISHED"
+    assert len(trials) == 3
+    assert len({t.data.tags["motif_tune.trial_id"] for t in trials}) == 3
+    assert all(t.info.status == "FINISHED" for t in trials)
+    client = MlflowClient(tracking_uri=f"sqlite:///{isolated_runs}/mlflow.db")
+    for trial in trials:
+        steps = [m.step for m in client.get_metric_history(trial.info.run_id, "training_iteration")]
+        assert sorted(steps) == list(range(1, 16))  # each iteration once, none lost
+    best = parent.data.params["best.trial_id"]
+    assert best in {t.data.tags["motif_tune.trial_id"] for t in trials}
+
+
+def test_info_logs_from_remote_env_runners_reach_the_driver_and_the_log_file(isolated_runs):
+    proc = subprocess.run(
+        cli(
+            "sweep",
+            "sweep=smoke",
+            "sweep.num_samples=1",
+            "stop.training_iteration=1",
+            "run_name=logs",
+            "scaling.env_runners.num_env_runners=1",
+            "scaling.env_runners.num_envs_per_env_runner=1",
+            "logging.format='LOGTEST %(levelname)s [%(name)s] %(message)s'",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = "LOGTEST INFO [motif_tune.envs.motif] MotifEnv ready (worker 1)"
+    assert line in proc.stdout + proc.stderr
+    log_file = isolated_runs / "hydra" / "logs" / "motif_tune.log"
+    assert line in log_file.read_text()
