@@ -41,9 +41,63 @@ def test_smoke_sweep_records_every_trial_in_mlflow(isolated_runs):
         assert int(params["train_batch_size"]) % int(params["rollout_fragment_length"]) == 0
         history = client.get_metric_history(trial.info.run_id, "env_runners/episode_return_mean")
         assert [m.step for m in history] == [1, 2]
-    assert "best.rollout_fragment_length" in parents[0].data.params
+    parent = parents[0]
+    assert "best.rollout_fragment_length" in parent.data.params
+    assert parent.data.params["sweep.name"] == "smoke"
+    assert parent.data.tags["env"] == "motif" and parent.data.tags["algo"] == "PPO"
     # Tune wrote its results where the settings say, not into $HOME.
     assert (isolated_runs / "ray_results" / "smoke-e2e").is_dir()
+
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert "config.yaml" in artifacts
+    plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert {"plots/optimization_history.png", "plots/trials.csv"} <= plots
+
+    best_run = next(
+        t
+        for t in trials
+        if t.data.tags["motif_tune.trial_id"] == parent.data.params["best.trial_id"]
+    )
+    assert best_run.data.tags["motif_tune.checkpoint_rank"] == "1"
+    (version,) = client.search_model_versions("name = 'smoke-PPO-motif'")
+    assert version.run_id == best_run.info.run_id
+    assert f"registered: models:/smoke-PPO-motif/{version.version}" in proc.stdout
+
+
+def test_the_registered_checkpoint_restores_into_an_algorithm_that_acts(isolated_runs):
+    proc = run_cli("sweep", "sweep=smoke", "sweep.num_samples=1", "run_name=registry")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    acted = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            RESTORE_AND_ACT,
+            f"sqlite:///{isolated_runs}/mlflow.db",
+            str(isolated_runs / "download"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert acted.returncode == 0, acted.stderr[-3000:]
+    assert "episodes 5" in acted.stdout
+
+
+RESTORE_AND_ACT = """
+import os, sys
+os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="0" * 32)  # nothing into ~/.ray
+import mlflow, ray
+from ray.rllib.algorithms.algorithm import Algorithm
+mlflow.set_tracking_uri(sys.argv[1])
+uri = "models:/smoke-PPO-motif/1"
+path = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=sys.argv[2])
+ray.init(num_cpus=1, include_dashboard=False)
+algo = Algorithm.from_checkpoint(path)
+episodes = algo.env_runner.sample(num_episodes=5, explore=False)
+assert all(e.get_actions().shape == (1, 6) for e in episodes)
+print("episodes", len(episodes))
+algo.stop()
+"""
 
 
 def test_multirun_records_one_sweep_per_composition(isolated_runs):
