@@ -7,8 +7,10 @@ import logging
 import os
 import secrets
 import signal
+import socket
 from pathlib import Path
 
+from motif_tune.errors import ConfigError
 from motif_tune.settings import Settings
 from motif_tune.worker_logging import add_file_handler, runtime_env
 
@@ -47,11 +49,18 @@ def start_ray(settings: Settings) -> tuple[dict[str, float], dict[str, float]]:
             resources=dict(settings.scaling.ray.resources) or None,
         )
     else:
+        check_reachable(address)
         kwargs["address"] = address
     log.info("Starting Ray %s", f"(joining {address})" if address else "locally")
     if address is None:
         stop_orphaned_ray(settings.paths.root)
-    ray.init(**kwargs)
+    try:
+        ray.init(**kwargs)
+    except ConnectionError as err:
+        raise ConfigError(
+            f"scaling.ray.address '{address}': no Ray cluster answers ({err}); start one with "
+            "`ray start --head` or set RAY_ADDRESS / scaling.ray.address to a running head."
+        ) from None
     if address is None:
         _remember_local_ray(settings.paths.root)
     return _resources()
@@ -66,6 +75,27 @@ def _resources() -> tuple[dict[str, float], dict[str, float]]:
         for name, amount in node.items():
             largest[name] = max(largest.get(name, 0.0), float(amount))
     return dict(ray.cluster_resources()), largest
+
+
+def check_reachable(address: str, timeout_s: float = 3.0) -> None:
+    """Fail fast (seconds, not minutes) when no Ray head listens at ``host:port``."""
+    if address == "auto" or address.startswith("local"):
+        return  # ray.init finds (or quickly fails to find) a cluster on this machine
+    host_port = address.split("://", 1)[-1]
+    host, _, port = host_port.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(
+            f"scaling.ray.address '{address}' is not HOST:PORT, ray://HOST:PORT or 'auto'."
+        )
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            return
+    except OSError as err:
+        raise ConfigError(
+            f"scaling.ray.address '{address}': no Ray cluster answers there "
+            f"({err.strerror or err}); start one with `ray start --head` or point RAY_ADDRESS "
+            "at a running head."
+        ) from None
 
 
 def _keep_token_out_of_home() -> None:

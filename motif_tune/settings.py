@@ -249,6 +249,13 @@ class Settings(_Model):
             raise ValueError(f"must be a plain folder name without '/', '\\' or ':', got {value!r}")
         return value
 
+    @field_validator("storage_path")
+    @classmethod
+    def _storage_is_absolute(cls, value: str) -> str:
+        if "://" in value:
+            return value
+        return str(Path(value).expanduser().resolve())
+
     @field_validator("stop")
     @classmethod
     def _stop_is_positive(cls, value: dict[str, float]) -> dict[str, float]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from motif_tune.errors import ConfigError
-from motif_tune.ray_runtime import local_cpus, ray_address, start_ray, stop_ray
+from motif_tune.ray_runtime import check_reachable, local_cpus, ray_address, start_ray, stop_ray
 from motif_tune.resources import check_sweep_fits, local_cluster
 from motif_tune.search import SearchSpace
 from motif_tune.settings import Settings
@@ -68,6 +68,11 @@ class SweepInterrupted(RuntimeError):
     """The sweep stopped before all its trials finished (Ctrl-C); it can be resumed."""
 
 
+def is_local(storage_path: str) -> bool:
+    """A folder on this machine (shared or not), as opposed to an object store URI."""
+    return "://" not in storage_path or storage_path.startswith("file://")
+
+
 def experiment_dir(settings: Settings) -> Path:
     return Path(settings.storage_path) / settings.run_name
 
@@ -76,15 +81,16 @@ def run_sweep(settings: Settings, overrides: list[str] | tuple[str, ...] = ()) -
     """Run one sweep end to end; bad input raises ``ConfigError`` before anything starts."""
     space = SearchSpace(settings)
     experiment = experiment_dir(settings)
-    if experiment.exists():
+    if is_local(settings.storage_path) and experiment.exists():
         raise ConfigError(
             f"run_name '{settings.run_name}' already names a sweep in {experiment}; continue it "
             f"with `motif-tune resume run_name={settings.run_name}` or choose another run_name."
         )
 
     def new_tuner(concurrency: int, sweep_run: SweepRun):
-        experiment.mkdir(parents=True)
-        (experiment / SETTINGS_FILE).write_text(_settings_yaml(settings))
+        if is_local(settings.storage_path):
+            experiment.mkdir(parents=True)
+            (experiment / SETTINGS_FILE).write_text(_settings_yaml(settings))
         return _tuner(settings, space, concurrency, sweep_run)
 
     return _execute(settings, overrides, new_tuner)
@@ -144,8 +150,11 @@ def _execute(
     settings: Settings, overrides: list[str] | tuple[str, ...], make_tuner: Any
 ) -> SweepSummary:
     """Check resources, start Ray and the MLflow parent run, fit, summarise."""
-    if ray_address(settings) is None:
+    address = ray_address(settings)
+    if address is None:
         check_sweep_fits(settings, local_cluster(settings, local_cpus(settings)))
+    else:
+        check_reachable(address)
     sweep_run = SweepRun(settings)
     cluster, largest_node = start_ray(settings)
     try:
@@ -206,7 +215,8 @@ def _tuner(settings: Settings, space: SearchSpace, concurrency: int, sweep_run: 
     from ray import tune
 
     sweep = settings.sweep
-    Path(settings.storage_path).mkdir(parents=True, exist_ok=True)
+    if is_local(settings.storage_path):
+        Path(settings.storage_path).mkdir(parents=True, exist_ok=True)
     tune_config = tune.TuneConfig(
         metric=sweep.metric,
         mode=sweep.mode,

@@ -54,6 +54,7 @@ def make_trainable(base: Settings) -> type:
             misspelled metric and end the whole sweep; the last value stands in instead.
             """
             result = super().train()
+            result["node_id"] = _node_id()  # which node of the cluster ran this trial
             value = _get(result, metric)
             if value is None:
                 _set(result, metric, getattr(self, "_last_objective", math.nan))
@@ -88,3 +89,9 @@ def _set(result: dict, metric: str, value: Any) -> None:
     for part in parents:
         node = node.setdefault(part, {})
     node[leaf] = value
+
+
+def _node_id() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
