@@ -18,7 +18,7 @@ from pathlib import Path
 from motif_tune.errors import ConfigError
 
 PROG = "motif-tune"
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 log = logging.getLogger("motif_tune")
 
 
@@ -53,7 +53,7 @@ def register_sweeps(directory: Path | None = None) -> list[str]:
 
 
 def _commands() -> dict[str, Callable]:
-    return {"sweep": _sweep}
+    return {"sweep": _sweep, "train": _train, "evaluate": _evaluate, "resume": _resume}
 
 
 def split_command(argv: Sequence[str]) -> tuple[str, list[str]]:
@@ -104,6 +104,7 @@ def _task(command: str) -> Callable:
         from motif_tune.logging_setup import configure_logging
         from motif_tune.settings import load_settings
 
+        configure_logging()  # until the settings say otherwise: quiets RLlib's notes
         try:
             settings = load_settings(_with_unique_run_name(cfg), command)
         except ConfigError as err:
@@ -116,7 +117,12 @@ def _task(command: str) -> Callable:
             _fail(err, settings.debug)
         except KeyboardInterrupt:
             print(f"{PROG}: interrupted.", file=sys.stderr)
-            raise SystemExit(130) from None
+            raise SystemExit(EXIT_INTERRUPTED) from None
+        except Exception as err:
+            if type(err).__name__ != "SweepInterrupted":
+                raise
+            print(f"{PROG}: {err}", file=sys.stderr)
+            raise SystemExit(EXIT_INTERRUPTED) from None
 
     return task
 
@@ -137,10 +143,11 @@ def _with_unique_run_name(cfg):
     if not HydraConfig.initialized():
         return cfg
     hydra_cfg = HydraConfig.get()
+    cfg = cfg.copy()
+    OmegaConf.set_struct(cfg, False)
+    cfg.output_dir = hydra_cfg.runtime.output_dir
     explicit = any(o.split("=", 1)[0].lstrip("+~") == "run_name" for o in hydra_cfg.overrides.task)
     if hydra_cfg.mode == RunMode.MULTIRUN and explicit:
-        cfg = cfg.copy()
-        OmegaConf.set_struct(cfg, False)
         cfg.run_name = f"{cfg.run_name}-{hydra_cfg.job.num}"
     return cfg
 
@@ -157,6 +164,14 @@ def _sweep(settings) -> None:
 
     overrides = _task_overrides()
     summary = run_sweep(settings, overrides)
+    print(summary.render(), flush=True)
+
+
+def _resume(settings) -> None:
+    from motif_tune.sweep import resume_sweep
+
+    named = [o.split("=", 1)[1] for o in _task_overrides() if o.startswith("run_name=")]
+    summary = resume_sweep(settings, named[-1] if named else None)
     print(summary.render(), flush=True)
 
 
@@ -194,3 +209,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         sys.argv = saved_argv
     return EXIT_OK
+
+
+def _train(settings) -> None:
+    from motif_tune.train import run_train
+
+    summary = run_train(settings, _task_overrides())
+    print(summary.render(), flush=True)
+
+
+def _evaluate(settings) -> None:
+    from motif_tune.train import run_evaluate
+
+    summary = run_evaluate(settings)
+    print(summary.render(), flush=True)

@@ -44,6 +44,7 @@ def start_ray(settings: Settings) -> tuple[dict[str, float], dict[str, float]]:
     if address is None:
         _keep_token_out_of_home()
         kwargs.update(
+            address="local",  # a new local Ray, even where `ray start` left a cluster file
             num_cpus=local_cpus(settings),
             num_gpus=settings.scaling.ray.num_gpus,
             resources=dict(settings.scaling.ray.resources) or None,

@@ -256,6 +256,22 @@ class Settings(_Model):
             return value
         return str(Path(value).expanduser().resolve())
 
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _nested_stop_keys(cls, value: Any) -> Any:
+        """``stop.env_runners.match_accuracy`` (the command line cannot say ``/``) means
+        the result key ``env_runners/match_accuracy``."""
+        if not isinstance(value, dict):
+            return value
+        flat: dict[str, Any] = {}
+        for key, limit in value.items():
+            if isinstance(limit, dict):
+                for sub, inner in cls._nested_stop_keys(limit).items():
+                    flat[f"{key}/{sub}"] = inner
+            else:
+                flat[key] = limit
+        return flat
+
     @field_validator("stop")
     @classmethod
     def _stop_is_positive(cls, value: dict[str, float]) -> dict[str, float]:

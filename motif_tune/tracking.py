@@ -210,8 +210,11 @@ class SweepRun:
             model_name,
             source=source,
             run_id=run_id,
-            tags={TAG_SWEEP: self.settings.run_name, "algo": self.settings.algo.name,
-                  "env": self.settings.env.id},
+            tags={
+                TAG_SWEEP: self.settings.run_name,
+                "algo": self.settings.algo.name,
+                "env": self.settings.env.id,
+            },
             description=f"Best checkpoint of sweep {self.settings.run_name}.",
         )
         self.client.set_tag(self.run_id, "registered_model", f"{model_name}/{version.version}")
