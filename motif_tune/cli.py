@@ -219,7 +219,7 @@ def _train(settings) -> None:
 
 
 def _evaluate(settings) -> None:
-    from motif_tune.train import run_evaluate
+    from motif_tune.evaluate import run_evaluate
 
     summary = run_evaluate(settings)
     print(summary.render(), flush=True)

@@ -64,7 +64,7 @@ def ray_local():
         patch.setenv("RAY_AUTH_MODE", "token")
         patch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
         Config.initialize("")  # re-read the auth settings, as ray.init's own setup does
-        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
         yield
         ray.shutdown()
 

@@ -64,6 +64,14 @@ def two_node_cluster(tmp_path):
                 node.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(node.pid, signal.SIGKILL)
+        _forget_cluster_file(port)
+
+
+def _forget_cluster_file(port: int) -> None:
+    """`ray start` notes its head in /tmp/ray; a plain ray.init() would try to join it."""
+    note = Path("/tmp/ray/ray_current_cluster")
+    if note.is_file() and note.read_text().strip().endswith(f":{port}"):
+        note.unlink()
 
 
 def _wait_for_port(port: int, timeout: float = 60) -> None:

@@ -1,0 +1,169 @@
+"""The ``evaluate`` command: score a checkpoint over a number of episodes.
+
+``motif-tune evaluate checkpoint=…`` (a folder, ``runs:/<id>/checkpoint`` or
+``models:/<name>/<version>``) restores the checkpoint into the composed config
+set up to evaluate (no training env runners; an evaluation runner group of
+``evaluate.num_env_runners``), plays ``evaluate.episodes`` episodes with greedy
+or sampled actions (``evaluate.deterministic``) and records the scores in one
+MLflow run. The checkpoint is located and checked before Ray starts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from motif_tune.algorithm import build_algorithm_config
+from motif_tune.callbacks import MATCH_ACCURACY, SCORE_MARGIN
+from motif_tune.checkpoints import (
+    TAG_CHECKPOINT,
+    CheckpointSource,
+    check_checkpoint,
+    resolve_checkpoint,
+    restore,
+)
+from motif_tune.settings import Settings
+from motif_tune.standalone import (
+    build_algorithm,
+    check_fits_locally,
+    fmt,
+    is_number,
+    ray_session,
+    run_tags,
+)
+from motif_tune.tracking import experiment_id, flatten, log_metrics, log_params, mlflow_client
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+    from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+
+
+@dataclass
+class EvalSummary:
+    """The scores of one checkpoint over ``episodes`` episodes."""
+
+    checkpoint: str
+    checkpoint_path: str
+    algo: str
+    env: str
+    deterministic: bool
+    metrics: dict[str, float]
+    mlflow_run_id: str
+    tracking_uri: str
+
+    def render(self) -> str:
+        m = self.metrics
+        rows = [
+            ("episodes", fmt(m.get("num_episodes"))),
+            ("return mean", fmt(m.get("episode_return_mean"))),
+            ("return min", fmt(m.get("episode_return_min"))),
+            ("return max", fmt(m.get("episode_return_max"))),
+        ]
+        rows += [(name.replace("_", " "), fmt(m[name])) for name in _TASK_METRICS if name in m]
+        actions = "greedy" if self.deterministic else "sampled"
+        lines = [f"Evaluated {self.checkpoint} ({self.algo} on {self.env}, {actions} actions):"]
+        lines += [f"  {name:<15}{value:>10}" for name, value in rows]
+        lines.append(f"MLflow run: {self.mlflow_run_id} at {self.tracking_uri}")
+        return "\n".join(lines)
+
+
+_TASK_METRICS = (MATCH_ACCURACY, SCORE_MARGIN)
+_EVAL_METRICS = (
+    "num_episodes",
+    "episode_return_mean",
+    "episode_return_min",
+    "episode_return_max",
+    "episode_len_mean",
+    *_TASK_METRICS,
+)
+
+
+def run_evaluate(settings: Settings) -> EvalSummary:
+    """Score ``settings.checkpoint`` over ``evaluate.episodes`` episodes; record it in MLflow."""
+    source = resolve_checkpoint(settings)
+    info = check_checkpoint(settings, source.path)
+    config = evaluation_config(settings)
+    check_fits_locally(settings, config, "evaluate.num_env_runners")
+    client = mlflow_client(settings)
+    exp_id = experiment_id(client, settings)
+    run_dir = Path(settings.storage_path) / settings.run_name
+    with ray_session(settings):
+        algo = build_algorithm(config, run_dir)
+        try:
+            restore(algo, source, info)
+            results = algo.evaluate()
+        finally:
+            algo.stop()
+            _remove_if_empty(run_dir)
+    metrics = evaluation_metrics(results)
+    run_id = _record_evaluation(client, exp_id, settings, source, metrics)
+    return EvalSummary(
+        checkpoint=source.source,
+        checkpoint_path=str(source.path),
+        algo=settings.algo.name,
+        env=settings.env.id,
+        deterministic=settings.evaluate.deterministic,
+        metrics=metrics,
+        mlflow_run_id=run_id,
+        tracking_uri=settings.tracking.uri,
+    )
+
+
+def evaluation_config(settings: Settings) -> AlgorithmConfig:
+    """The composed config set up to evaluate: no training runners, an evaluation group."""
+    ev = settings.evaluate
+    config = build_algorithm_config(settings)
+    config.env_runners(num_env_runners=0)
+    config.evaluation(
+        evaluation_interval=1,  # creates the evaluation runner group (used by evaluate() only)
+        evaluation_num_env_runners=ev.num_env_runners,
+        evaluation_duration=ev.episodes,
+        evaluation_duration_unit="episodes",
+        evaluation_config={
+            "explore": not ev.deterministic,
+            "metrics_num_episodes_for_smoothing": max(ev.episodes, 1),
+        },
+    )
+    return config
+
+
+def evaluation_metrics(results: Mapping[str, Any]) -> dict[str, float]:
+    """Episode count, return statistics and the env's own metrics from ``evaluate()``."""
+    runners = results.get("env_runners", results.get("evaluation", {}).get("env_runners", {}))
+    metrics = {
+        name: float(runners[name])
+        for name in _EVAL_METRICS
+        if is_number(runners.get(name)) and math.isfinite(runners[name])
+    }
+    if "num_episodes" not in metrics and is_number(runners.get("num_episodes_lifetime")):
+        metrics["num_episodes"] = float(runners["num_episodes_lifetime"])
+    return metrics
+
+
+def _record_evaluation(
+    client: MlflowClient,
+    exp_id: str,
+    settings: Settings,
+    source: CheckpointSource,
+    metrics: Mapping[str, float],
+) -> str:
+    tags = run_tags(settings, "evaluate") | {TAG_CHECKPOINT: source.source}
+    run = client.create_run(exp_id, run_name=settings.run_name, tags=tags)
+    run_id = run.info.run_id
+    params = {"checkpoint": source.source, "checkpoint_path": str(source.path)}
+    params |= {f"evaluate.{k}": v for k, v in settings.evaluate.model_dump().items()}
+    params |= {f"env.{k}": v for k, v in flatten(settings.composed.get("env", {})).items()}
+    params["algo.name"] = settings.algo.name
+    log_params(client, run_id, params)
+    log_metrics(client, run_id, metrics, step=0)
+    client.set_terminated(run_id, status="FINISHED")
+    return run_id
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with suppress(OSError):
+        folder.rmdir()
