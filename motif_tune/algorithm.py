@@ -135,16 +135,6 @@ def gpu_requests(settings: Settings) -> tuple[dict, dict, dict]:
     return env_runners, learners, main_process
 
 
-def gpus_requested(settings: Settings) -> float:
-    """GPUs (real or logical) one trial's runners and learners ask for."""
-    runners = settings.scaling.env_runners
-    learners = settings.scaling.learners
-    remote = runners.get("num_env_runners", 0) or 0
-    per_runner = float(runners.get("num_gpus_per_env_runner", 0) or 0)
-    per_learner = float(learners.get("num_gpus_per_learner", 0) or 0)
-    return remote * per_runner + max(learners.get("num_learners", 0) or 0, 1) * per_learner
-
-
 def check_algorithm_settings(settings: Settings) -> None:
     """Refuse unknown builder keys and anything RLlib's own validation rejects."""
     algo_cls = algorithm_class(settings.algo.name)
@@ -229,35 +219,17 @@ def _check_keys(
 
 def _check_batch_settings(settings: Settings) -> None:
     """The batch rule RLlib applies, said in our settings' names."""
-    runners = settings.scaling.env_runners
-    training = settings.algo.training
-    batch = training.get("train_batch_size_per_learner")
-    fragment = runners.get("rollout_fragment_length", "auto")
-    envs = runners.get("num_envs_per_env_runner", 1)
-    num_runners = runners.get("num_env_runners", 0)
-    for key, value in (
-        ("algo.training.train_batch_size_per_learner", batch),
-        ("scaling.env_runners.num_envs_per_env_runner", envs),
-    ):
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise ConfigError(f"{key} must be a whole number >= 1, got {value!r}.")
-    if not isinstance(num_runners, int) or num_runners < 0:
-        raise ConfigError(
-            f"scaling.env_runners.num_env_runners must be a whole number >= 0, got {num_runners!r}."
-        )
-    if fragment != "auto" and (not isinstance(fragment, int) or fragment < 1):
-        raise ConfigError(
-            "scaling.env_runners.rollout_fragment_length must be 'auto' or a whole number >= 1, "
-            f"got {fragment!r}."
-        )
+    scaling = settings.scaling
+    batch, fragment = settings.algo.train_batch_size, scaling.rollout_fragment_length
     if batch is None or fragment == "auto":
         return
-    per_round = fragment * envs * max(num_runners, 1)
+    envs, runners = scaling.num_envs_per_env_runner, max(scaling.num_env_runners, 1)
+    per_round = fragment * envs * runners
     if not batch_is_consistent(batch, per_round):
         raise ConfigError(
             f"algo.training.train_batch_size_per_learner ({batch}) must be a whole number of "
             f"rollout fragments: rollout_fragment_length ({fragment}) x envs per runner ({envs}) "
-            f"x runners ({max(num_runners, 1)}) = {per_round} steps per round; use a multiple of "
+            f"x runners ({runners}) = {per_round} steps per round; use a multiple of "
             f"{per_round} or rollout_fragment_length=auto."
         )
 

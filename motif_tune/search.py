@@ -28,11 +28,11 @@ class SearchSpace:
 
     def __init__(self, settings: Settings) -> None:
         self.specs: dict[str, ParamSpec] = dict(settings.sweep.space)
-        runners = settings.scaling.env_runners
-        self.fixed_envs = int(runners.get(_ENVS, 1))
-        self.fixed_runners = int(runners.get(_RUNNERS, 0))
-        self.fixed_fragment = runners.get(ROLLOUT_FRAGMENT_LENGTH, "auto")
-        self.fixed_batch = settings.algo.training.get("train_batch_size_per_learner")
+        scaling = settings.scaling
+        self.fixed_envs = scaling.num_envs_per_env_runner
+        self.fixed_runners = scaling.num_env_runners
+        self.fixed_fragment = scaling.rollout_fragment_length
+        self.fixed_batch = settings.algo.train_batch_size
         check_space(self)
 
     def __call__(self, trial: Any) -> dict[str, Any]:

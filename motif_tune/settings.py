@@ -8,6 +8,7 @@ one sentence, before Ray or MLflow start.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,6 +62,20 @@ class AlgoSettings(_Model):
     training: dict[str, Any] = Field(default_factory=dict)
     model_config_: dict[str, Any] = Field(default_factory=dict, alias="model_config")
 
+    @property
+    def train_batch_size(self) -> int | None:
+        """``training.train_batch_size_per_learner`` (None: the algorithm's default)."""
+        return self.training.get("train_batch_size_per_learner")
+
+    @model_validator(mode="after")
+    def _typed_batch(self) -> AlgoSettings:
+        batch = self.train_batch_size
+        if batch is not None and (not _whole(batch) or batch < 1):
+            raise ValueError(
+                f"training.train_batch_size_per_learner must be a whole number >= 1, got {batch!r}"
+            )
+        return self
+
 
 class RayInitSettings(_Model):
     address: str | None = None
@@ -82,10 +97,45 @@ class ScalingSettings(_Model):
     def logical_gpus(self) -> bool:
         return self.gpu_resource != "GPU"
 
+    # Typed views of the RLlib keys the framework itself reasons about.
+    @property
+    def num_env_runners(self) -> int:
+        return self.env_runners.get("num_env_runners", 0)
+
+    @property
+    def num_envs_per_env_runner(self) -> int:
+        return self.env_runners.get("num_envs_per_env_runner", 1)
+
+    @property
+    def rollout_fragment_length(self) -> int | Literal["auto"]:
+        return self.env_runners.get("rollout_fragment_length", "auto")
+
+    @property
+    def num_gpus_per_env_runner(self) -> float:
+        return float(self.env_runners.get("num_gpus_per_env_runner", 0) or 0)
+
     @property
     def runners_get_gpus(self) -> bool:
-        remote = self.env_runners.get("num_env_runners", 0) or 0
-        return bool(remote) and float(self.env_runners.get("num_gpus_per_env_runner", 0) or 0) > 0
+        return self.num_env_runners > 0 and self.num_gpus_per_env_runner > 0
+
+    @model_validator(mode="after")
+    def _typed_runner_keys(self) -> ScalingSettings:
+        for key, least in (("num_env_runners", 0), ("num_envs_per_env_runner", 1)):
+            value = self.env_runners.get(key, least)
+            if not _whole(value) or value < least:
+                raise ValueError(
+                    f"env_runners.{key} must be a whole number >= {least}, got {value!r}"
+                )
+        fragment = self.rollout_fragment_length
+        if fragment != "auto" and (not _whole(fragment) or fragment < 1):
+            raise ValueError(
+                f"env_runners.rollout_fragment_length must be 'auto' or a whole number >= 1, "
+                f"got {fragment!r}"
+            )
+        gpus = self.env_runners.get("num_gpus_per_env_runner", 0) or 0
+        if not isinstance(gpus, int | float) or gpus < 0:
+            raise ValueError(f"env_runners.num_gpus_per_env_runner must be >= 0, got {gpus!r}")
+        return self
 
     @model_validator(mode="after")
     def _logical_gpus_are_declared(self) -> ScalingSettings:
@@ -361,6 +411,10 @@ def _check_workers_per_gpu(settings: Settings, spec: ParamSpec) -> None:
         )
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _key_of(err: OmegaConfBaseException) -> str:
     return str(getattr(err, "full_key", "") or getattr(err, "key", "") or "config")
 
@@ -384,6 +438,8 @@ def _first_error(err: ValidationError) -> str:
     if kind == "missing":
         return f"Setting '{loc}' is required."
     message = first["msg"].removeprefix("Value error, ")
+    if re.match(r"[a-z_]+\.[a-z_.]+ ", message):  # a model check naming its own key
+        return f"{loc}.{message}."
     value = first.get("input")
     shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
     return f"Setting '{loc}': {message}{shown}."

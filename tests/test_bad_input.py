@@ -41,6 +41,15 @@ CASES = [
         "exceeds sweep.space.train_batch_size high",
     ),
     (["run_name=a/b"], "run_name"),
+    (
+        ["scaling.env_runners.num_env_runners=-1"],
+        "scaling.env_runners.num_env_runners must be a whole number >= 0, got -1.",
+    ),
+    (["scaling.env_runners.rollout_fragment_length=abc"], "must be 'auto' or a whole number"),
+    (["sweep.metric=reward"], "sweep.metric"),
+    (["scaling=cluster", "scaling.ray.address=nohost"], "is not HOST:PORT"),
+    (["resume", "run_name=never-ran"], "run_name 'never-ran' names no sweep"),
+    (["evaluate"], "checkpoint"),
     (["sweep.scheduler.type=hyperband"], "sweep.scheduler.type"),
     (["+sweep.bogus=1"], "Unknown setting 'sweep.bogus'"),
 ]
@@ -48,7 +57,8 @@ CASES = [
 
 @pytest.mark.parametrize("argv,message", CASES, ids=[" ".join(c[0]) for c in CASES])
 def test_bad_input_exits_2_with_one_sentence(argv, message, capsys, isolated_runs):
-    code = main(argv if argv[0] in ("frobnicate",) else ["sweep", *argv])
+    commands = ("frobnicate", "resume", "evaluate", "train")
+    code = main(argv if argv[0] in commands else ["sweep", *argv])
     err = capsys.readouterr().err
     assert code == EXIT_BAD_INPUT, err
     last = err.strip().splitlines()[-1]
