@@ -74,6 +74,16 @@ def _observation_space(env_id: str, env_config_json: str) -> gym.Space:
         env.close()
 
 
+def env_config_for_run(settings: Settings) -> dict[str, Any]:
+    """The env's config; the motif env's log folder defaults to the run's output folder."""
+    from motif_tune.envs.registry import is_motif
+
+    env_config = dict(settings.env.env_config)
+    if is_motif(settings.env.id) and not env_config.get("log_dir"):
+        env_config["log_dir"] = str(settings.log_file.parent / "motif_logs")
+    return env_config
+
+
 def build_algorithm_config(settings: Settings) -> AlgorithmConfig:
     """The complete, validated ``AlgorithmConfig`` for one run or trial."""
     from motif_tune.callbacks import MotifMetricsCallback
@@ -91,7 +101,7 @@ def build_algorithm_config(settings: Settings) -> AlgorithmConfig:
         algo_cls.get_default_config()
         .environment(
             env_name,
-            env_config=dict(settings.env.env_config),
+            env_config=env_config_for_run(settings),
             normalize_actions=settings.env.normalize_actions,
             clip_actions=settings.env.clip_actions,
         )

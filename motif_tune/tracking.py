@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
@@ -47,9 +49,26 @@ RESULT_SKIP = ("connector/", "/timers/")
 _MAX_BATCH = 900
 
 
+def check_tracking_server(uri: str, timeout_s: float = 3.0) -> None:
+    """Fail in seconds, not after MLflow's minutes of retries, when no server answers."""
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout_s):
+            return
+    except OSError as err:
+        raise ConfigError(
+            f"tracking.uri '{uri}': no MLflow tracking server answers there "
+            f"({err.strerror or err}); start it (mlflow server --host …) or fix tracking.uri."
+        ) from None
+
+
 def mlflow_client(settings: Settings) -> MlflowClient:
     """A client for ``tracking.uri``; a local SQLite store gets its folder created."""
     uri = settings.tracking.uri
+    check_tracking_server(uri)
     if uri.startswith("sqlite:///"):
         os.makedirs(os.path.dirname(uri.removeprefix("sqlite:///")) or ".", exist_ok=True)
     return MlflowClient(tracking_uri=uri)

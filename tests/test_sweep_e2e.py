@@ -64,6 +64,29 @@ def test_smoke_sweep_records_every_trial_in_mlflow(isolated_runs):
     assert f"registered: models:/smoke-PPO-motif/{version.version}" in proc.stdout
 
 
+def test_gpu_packing_on_logical_gpus_records_workers_per_gpu(isolated_runs):
+    proc = run_cli(
+        "sweep",
+        "sweep=gpu_packing",
+        "scaling=logical_gpus",
+        "sweep.num_samples=3",
+        "stop.training_iteration=1",
+        "run_name=packing",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "all compute runs on the CPU" in proc.stderr  # it says what it does not prove
+    client = MlflowClient(tracking_uri=f"sqlite:///{isolated_runs}/mlflow.db")
+    experiment = client.get_experiment_by_name("motif_tune")
+    trials = client.search_runs(
+        [experiment.experiment_id], filter_string="tags.`motif_tune.role` = 'trial'"
+    )
+    assert len(trials) == 2
+    for trial in trials:
+        assert trial.info.status == "FINISHED"
+        assert trial.data.params["workers_per_gpu"] in {"1", "2", "4"}
+        assert trial.data.params["num_envs_per_env_runner"] in {"1", "2", "4", "8"}
+
+
 def test_the_registered_checkpoint_restores_into_an_algorithm_that_acts(isolated_runs):
     proc = run_cli("sweep", "sweep=smoke", "sweep.num_samples=1", "run_name=registry")
     assert proc.returncode == 0, proc.stderr[-3000:]
