@@ -69,7 +69,7 @@ def test_gpu_packing_on_logical_gpus_records_workers_per_gpu(isolated_runs):
         "sweep",
         "sweep=gpu_packing",
         "scaling=logical_gpus",
-        "sweep.num_samples=3",
+        "sweep.num_samples=2",
         "stop.training_iteration=1",
         "run_name=packing",
     )
