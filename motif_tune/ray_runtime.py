@@ -101,14 +101,15 @@ def check_reachable(address: str, timeout_s: float = 3.0) -> None:
 
 def _keep_token_out_of_home() -> None:
     """A local Ray turns on token auth and writes ~/.ray/auth_token; give it a token instead."""
-    if not any(
-        os.environ.get(k) for k in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE")
-    ):
-        os.environ["RAY_AUTH_MODE"] = "token"
-        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
-        from ray._raylet import Config  # re-read the auth settings, as Ray's own setup does
+    if any(os.environ.get(k) for k in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE")):
+        return
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    # Re-read the auth settings and forget any token read before, as Ray's own setup does.
+    from ray._raylet import AuthenticationTokenLoader, Config
 
-        Config.initialize("")
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
 
 
 def stop_ray(settings: Settings) -> None:
