@@ -18,8 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from motif_tune.errors import ConfigError
 
-COMMANDS = ("sweep", "train", "evaluate", "resume")
-
 # Searched names with a meaning of their own; any other name is a config path.
 ROLLOUT_FRAGMENT_LENGTH = "rollout_fragment_length"
 TRAIN_BATCH_SIZE = "train_batch_size"
