@@ -6,7 +6,7 @@ import logging
 import sys
 
 DEFAULT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-_QUIET = ("alembic", "mlflow.store.db.utils", "urllib3", "filelock")
+_QUIET = ("alembic", "mlflow.store.db.utils", "urllib3", "filelock", "optuna")
 # RLlib's notes about its own internals (its new API stack is the only one used here).
 _SILENT = ("ray._common.deprecation", "ray.rllib.algorithms.algorithm_config")
 

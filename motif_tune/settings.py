@@ -202,6 +202,8 @@ class SweepSettings(_Model):
     max_concurrent_trials: int | None = Field(default=None, ge=1)
     seed: int = 0
     searcher: Literal["optuna", "random"] = "optuna"
+    # Random trials before TPE models the space (null: a third of the budget, 3 to 10).
+    n_startup_trials: int | None = Field(default=None, ge=1)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     space: dict[str, ParamSpec] = Field(default_factory=dict)
     checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)
@@ -216,6 +218,12 @@ class SweepSettings(_Model):
                 "env_runners/match_accuracy or learners/default_policy/total_loss"
             )
         return value
+
+    @property
+    def startup_trials(self) -> int:
+        if self.n_startup_trials is not None:
+            return self.n_startup_trials
+        return min(10, max(3, self.num_samples // 3))
 
     def param_path(self, name: str) -> str:
         """The config path a searched name sets (aliases first, then the name itself)."""

@@ -255,7 +255,11 @@ def _searcher(settings: Settings, space: SearchSpace):
     if sweep.searcher == "random":
         sampler = optuna.samplers.RandomSampler(seed=sweep.seed)
     else:
-        sampler = optuna.samplers.TPESampler(seed=sweep.seed)
+        # Optuna's default of 10 random trials first would leave a 10-trial sweep
+        # entirely random; constant_liar keeps concurrent trials from piling up.
+        sampler = optuna.samplers.TPESampler(
+            seed=sweep.seed, n_startup_trials=sweep.startup_trials, constant_liar=True
+        )
     return OptunaSearch(space=space, metric=sweep.metric, mode=sweep.mode, sampler=sampler)
 
 
