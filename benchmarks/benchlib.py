@@ -56,6 +56,23 @@ def ensure_ray_token() -> None:
         Config.initialize("")
 
 
+_MPL_DIR: list[str] = []
+
+
+def matplotlib_dir() -> str:
+    """One matplotlib config folder for all benchmarked processes, its font cache built once.
+
+    A user's matplotlib keeps its cache in the home folder; here it lives in a
+    temporary folder, warmed up front so no measured run pays for building it.
+    """
+    if not _MPL_DIR:
+        folder = os.environ.get("MPLCONFIGDIR") or tempfile.mkdtemp(prefix="motif-bench-mpl-")
+        env = {**os.environ, "MPLCONFIGDIR": folder}
+        subprocess.run([PYTHON, "-c", "import matplotlib.font_manager"], env=env, check=False)
+        _MPL_DIR.append(folder)
+    return _MPL_DIR[0]
+
+
 def child_env(home: Path, *, ray_token: bool, fit_times: Path | None = None) -> dict[str, str]:
     """The environment of a benchmarked process: its files under ``home``, nothing in $HOME."""
     env = {
@@ -64,7 +81,7 @@ def child_env(home: Path, *, ray_token: bool, fit_times: Path | None = None) -> 
         if not k.startswith(("RAY_AUTH_", "MOTIF_", "MLFLOW_TRACKING_URI", "RAY_ADDRESS"))
     }
     env["MOTIF_TUNE_HOME"] = str(home)
-    env["MPLCONFIGDIR"] = str(home / "mplconfig")
+    env["MPLCONFIGDIR"] = matplotlib_dir()
     if ray_token:
         env["RAY_AUTH_MODE"] = "token"
         env["RAY_AUTH_TOKEN"] = secrets.token_hex(32)

@@ -4,6 +4,7 @@
     python benchmarks/run_all.py --quick          # a short pass that checks it all works
     python benchmarks/run_all.py --only overhead search
     python benchmarks/run_all.py --skip throughput
+    python benchmarks/run_all.py --render         # rewrite RESULTS.md from results.json
 
 Figures go to ``<output-dir>/RESULTS.md``, plots to ``<output-dir>/plots/`` and the
 raw numbers to ``<output-dir>/results.json``. The output folder is ``benchmarks/``
@@ -307,6 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip", nargs="+", choices=NAMES, default=[], metavar="NAME")
     parser.add_argument(
+        "--render",
+        action="store_true",
+        help="only rewrite RESULTS.md from the output folder's results.json (runs nothing)",
+    )
+    parser.add_argument(
         "--output-dir",
         type=Path,
         help="where RESULTS.md, results.json and plots/ go "
@@ -328,6 +334,12 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(ValueError):
             data = json.loads(json_path.read_text())
     data.setdefault("benchmarks", {})
+    if args.render:
+        if "machine" not in data:
+            parser.error(f"--render: no results in {json_path}")
+        (out / "RESULTS.md").write_text(results_markdown(data))
+        log(f"Rewrote {out / 'RESULTS.md'} from {json_path}")
+        return 0
     data["machine"] = machine()
     data["quick"] = args.quick
 

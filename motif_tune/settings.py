@@ -400,6 +400,12 @@ def _check_semantics(settings: Settings) -> None:
                 "does not have; use a path such as algo.training.lr or "
                 "scaling.env_runners.num_envs_per_env_runner."
             )
+    scheduler, max_t = settings.sweep.scheduler, settings.stop.get("training_iteration")
+    if scheduler.type == "asha" and max_t is not None and scheduler.grace_period >= max_t:
+        raise ConfigError(
+            f"sweep.scheduler.grace_period ({scheduler.grace_period}) must be below "
+            f"stop.training_iteration ({max_t:g}) for ASHA to stop anything early."
+        )
     for key, limit in settings.stop.items():
         if not math.isfinite(limit):
             raise ConfigError(f"stop.{key} must be a finite number, got {limit}.")

@@ -50,6 +50,7 @@ CASES = [
     (["scaling=cluster", "scaling.ray.address=nohost"], "is not HOST:PORT"),
     (["resume", "run_name=never-ran"], "run_name 'never-ran' names no sweep"),
     (["evaluate"], "checkpoint"),
+    (["stop.training_iteration=2"], "sweep.scheduler.grace_period (3) must be below"),
     (["tracking.uri=http://127.0.0.1:9"], "no MLflow tracking server answers there"),
     (["sweep.scheduler.type=hyperband"], "sweep.scheduler.type"),
     (["+sweep.bogus=1"], "Unknown setting 'sweep.bogus'"),
