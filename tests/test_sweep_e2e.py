@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -101,6 +102,8 @@ def test_the_registered_checkpoint_restores_into_an_algorithm_that_acts(isolated
         capture_output=True,
         text=True,
         timeout=300,
+        # RLlib's own from_checkpoint logs into ~/ray_results: keep that in the test folder.
+        env={**os.environ, "HOME": str(isolated_runs / "home")},
     )
     assert acted.returncode == 0, acted.stderr[-3000:]
     assert "episodes 5" in acted.stdout
