@@ -401,7 +401,9 @@ def _check_semantics(settings: Settings) -> None:
                 "scaling.env_runners.num_envs_per_env_runner."
             )
     scheduler, max_t = settings.sweep.scheduler, settings.stop.get("training_iteration")
-    if scheduler.type == "asha" and max_t is not None and scheduler.grace_period >= max_t:
+    sweeping = settings.command in ("sweep", "resume")  # train and evaluate use no scheduler
+    asha = sweeping and scheduler.type == "asha"
+    if asha and max_t is not None and scheduler.grace_period >= max_t:
         raise ConfigError(
             f"sweep.scheduler.grace_period ({scheduler.grace_period}) must be below "
             f"stop.training_iteration ({max_t:g}) for ASHA to stop anything early."
