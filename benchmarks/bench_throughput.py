@@ -32,7 +32,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchlib import ensure_ray_token, flatten, log, new_figure, save_figure, scratch, table
+from benchlib import ensure_ray_token, log, new_figure, save_figure, scratch, table
+
+from motif_tune.standalone import build_algorithm
+from motif_tune.tracking import flatten_result
 
 BATCH = 1024
 # Cells: (fragments, envs per runner, runner counts) blocks; a block is every combination.
@@ -78,20 +81,6 @@ def settings_for(fragment: int, envs: int, runners: int) -> Any:
     return load_settings(cfg, "sweep")
 
 
-def build_algorithm(config: Any, logdir: Path) -> Any:
-    """``config.build_algo()`` with its log folder at ``logdir`` (not ``~/ray_results``)."""
-    logdir.mkdir(parents=True, exist_ok=True)
-    algo_cls = config.algo_class
-    algo = algo_cls.__new__(algo_cls)
-
-    def setup_logdir() -> None:
-        algo._logdir = str(logdir)
-
-    algo._setup_logdir = setup_logdir
-    algo.__init__(config=config)
-    return algo
-
-
 def _sample_rate(algo: Any, rounds: int) -> tuple[float, float]:
     """Env steps per second of RLlib's sampling of a train batch; and sample calls per batch."""
     from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
@@ -128,7 +117,7 @@ def measure_cell(
     build_s = time.perf_counter() - start
     try:
         sample_rate, calls = _sample_rate(algo, rounds)
-        results = [flatten(algo.train()) for _ in range(iterations + warmup)]
+        results = [flatten_result(algo.train()) for _ in range(iterations + warmup)]
     finally:
         algo.stop()
     measured = results[1:] if warmup else results

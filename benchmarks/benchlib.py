@@ -24,6 +24,8 @@ from typing import Any
 
 import psutil
 
+from motif_tune.tracking import flatten_result
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 PYTHON = sys.executable
@@ -243,23 +245,11 @@ def require_ok(run: ProcessRun, what: str) -> None:
         )
 
 
-def flatten(result: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested Tune result as ``{"env_runners/episode_return_mean": ...}``."""
-    flat: dict[str, Any] = {}
-    for key, value in result.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}/"))
-        else:
-            flat[name] = value
-    return flat
-
-
 def trial_results(experiment: Path) -> dict[str, list[dict[str, Any]]]:
     """Every trial's results (flattened, in order) from a Tune experiment folder."""
     trials: dict[str, list[dict[str, Any]]] = {}
     for path in sorted(experiment.glob("*/result.json")):
-        rows = [flatten(json.loads(line)) for line in path.read_text().splitlines() if line]
+        rows = [flatten_result(json.loads(line)) for line in path.read_text().splitlines() if line]
         trials[path.parent.name] = rows
     return trials
 
