@@ -4,8 +4,8 @@
 
 For each combination of rollout_fragment_length, num_envs_per_env_runner and
 num_env_runners, the trial's ``AlgorithmConfig`` is built the way motif-tune
-builds it (Hydra composition -> ``motif_tune.settings`` ->
-``motif_tune.algorithm.build_algorithm_config``) and measured two ways:
+builds it (Hydra composition -> ``motif_tune.config`` ->
+``motif_tune.rllib.builder.build_algorithm_config``) and measured two ways:
 
 - sampling: env steps per second of RLlib's own sampling call
   (``synchronous_parallel_sample``, as PPO's ``training_step`` calls it) for one
@@ -34,8 +34,8 @@ from typing import Any
 
 from benchlib import ensure_ray_token, log, new_figure, save_figure, scratch, table
 
-from motif_tune.standalone import build_algorithm
-from motif_tune.tracking import flatten_result
+from motif_tune.results import flatten as flatten_result
+from motif_tune.rllib.algorithm import build_algorithm
 
 BATCH = 1024
 # Cells: (fragments, envs per runner, runner counts) blocks; a block is every combination.
@@ -66,8 +66,8 @@ def settings_for(fragment: int, envs: int, runners: int) -> Any:
     """The composed, validated settings of one cell (as the CLI composes them)."""
     from hydra import compose, initialize_config_dir
 
-    from motif_tune.cli import config_dir, register_sweeps
-    from motif_tune.settings import load_settings
+    from motif_tune.config import load_settings
+    from motif_tune.config.files import config_dir, register_sweeps
 
     register_sweeps()
     overrides = [
@@ -108,7 +108,7 @@ def measure_cell(
     cell: tuple[int, int, int], rounds: int, iterations: int, warmup: bool, logdir: Path
 ) -> dict[str, Any]:
     """Build one cell's Algorithm, time its sampling and its training iterations."""
-    from motif_tune.algorithm import build_algorithm_config
+    from motif_tune.rllib.builder import build_algorithm_config
 
     fragment, envs, runners = cell
     config = build_algorithm_config(settings_for(fragment, envs, runners))

@@ -24,7 +24,7 @@ from typing import Any
 
 import psutil
 
-from motif_tune.tracking import flatten_result
+from motif_tune.results import flatten as flatten_result
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent

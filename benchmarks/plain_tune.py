@@ -41,7 +41,7 @@ def flatten_observations(env: Any = None, spaces: Any = None, device: Any = None
 
 
 def make_motif_env(env_config: dict) -> Any:
-    from motif_tune.envs import MotifEnv
+    from motif_tune.envs.motif import MotifEnv
 
     return MotifEnv(env_config)
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from ray.rllib.algorithms.ppo import PPO, PPOConfig
     from ray.tune.registry import register_env
 
-    from motif_tune.callbacks import MotifMetricsCallback
+    from motif_tune.envs.motif_metrics import MotifMetricsCallback
 
     register_env("motif", make_motif_env)
     config = (

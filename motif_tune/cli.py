@@ -10,46 +10,15 @@ Exit status: 0 success, 2 bad input (one sentence on stderr, nothing started),
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-from motif_tune.errors import ConfigError
+from motif_tune.config.files import check_group_overrides, config_dir, register_sweeps
+from motif_tune.errors import ConfigError, SweepInterrupted
 
 PROG = "motif-tune"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 log = logging.getLogger("motif_tune")
-
-
-def project_dir() -> Path:
-    """Where ``conf/`` and ``sweeps/`` live: MOTIF_TUNE_PROJECT_DIR, else the checkout."""
-    env = os.environ.get("MOTIF_TUNE_PROJECT_DIR")
-    if env:
-        return Path(env).resolve()
-    here = Path(__file__).resolve().parents[1]
-    return here if (here / "conf").is_dir() else Path.cwd()
-
-
-def config_dir() -> Path:
-    return project_dir() / "conf"
-
-
-def sweeps_dir() -> Path:
-    return project_dir() / "sweeps"
-
-
-def register_sweeps(directory: Path | None = None) -> list[str]:
-    """Make every ``sweeps/*.yaml`` a choice of the ``sweep`` config group."""
-    from hydra.core.config_store import ConfigStore
-    from omegaconf import OmegaConf
-
-    store = ConfigStore.instance()
-    names = []
-    for path in sorted((directory or sweeps_dir()).glob("*.yaml")):
-        store.store(group="sweep", name=path.stem, node=OmegaConf.load(path), package="_global_")
-        names.append(path.stem)
-    return names
 
 
 def _commands() -> dict[str, Callable]:
@@ -69,28 +38,6 @@ def split_command(argv: Sequence[str]) -> tuple[str, list[str]]:
     return "sweep", args
 
 
-CONFIG_GROUPS = ("env", "algo", "scaling", "tracking", "paths", "sweep")
-
-
-def group_choices(group: str) -> list[str]:
-    """The files of a config group (``sweep`` reads ``sweeps/``)."""
-    folder = sweeps_dir() if group == "sweep" else config_dir() / group
-    return sorted(p.stem for p in folder.glob("*.yaml"))
-
-
-def check_group_overrides(overrides: Sequence[str]) -> None:
-    """Refuse ``group=name`` overrides naming no file, before Hydra prints its own report."""
-    for override in overrides:
-        key, sep, value = override.partition("=")
-        key = key.lstrip("+~")
-        if not sep or key not in CONFIG_GROUPS or any(c in value for c in "()[]{}*$"):
-            continue
-        valid = group_choices(key)
-        for name in (v.strip() for v in value.split(",")):
-            if name and name not in valid:
-                raise ConfigError(f"Unknown {key} '{name}'; valid choices: {', '.join(valid)}.")
-
-
 class _Run:
     """What the Hydra task saw, so ``main`` can tell a composition error from a failure."""
 
@@ -101,12 +48,14 @@ class _Run:
 def _task(command: str) -> Callable:
     def task(cfg) -> None:
         _Run.started = True
-        from motif_tune.logging_setup import configure_logging
-        from motif_tune.settings import load_settings
+        from motif_tune.config import load_settings
+        from motif_tune.run.checks import check_settings
+        from motif_tune.run.logs import configure_logging
 
         configure_logging()  # until the settings say otherwise: quiets RLlib's notes
         try:
             settings = load_settings(_with_unique_run_name(cfg), command)
+            check_settings(settings)
         except ConfigError as err:
             _fail(err, cfg.get("debug", False))
         configure_logging(settings.logging.level, settings.logging.format)
@@ -118,9 +67,7 @@ def _task(command: str) -> Callable:
         except KeyboardInterrupt:
             print(f"{PROG}: interrupted.", file=sys.stderr)
             raise SystemExit(EXIT_INTERRUPTED) from None
-        except Exception as err:
-            if type(err).__name__ != "SweepInterrupted":
-                raise
+        except SweepInterrupted as err:
             print(f"{PROG}: {err}", file=sys.stderr)
             raise SystemExit(EXIT_INTERRUPTED) from None
 
@@ -155,12 +102,12 @@ def _with_unique_run_name(cfg):
 def _print_config(settings) -> None:
     from omegaconf import OmegaConf
 
-    text = OmegaConf.to_yaml({k: v for k, v in settings.composed.items() if k != "hydra"})
+    text = OmegaConf.to_yaml(settings.recorded_config)
     log.info("Composed config for %s '%s':\n%s", settings.command, settings.run_name, text)
 
 
 def _sweep(settings) -> None:
-    from motif_tune.sweep import run_sweep
+    from motif_tune.run.sweep import run_sweep
 
     overrides = _task_overrides()
     summary = run_sweep(settings, overrides)
@@ -168,7 +115,7 @@ def _sweep(settings) -> None:
 
 
 def _resume(settings) -> None:
-    from motif_tune.sweep import resume_sweep
+    from motif_tune.run.sweep import resume_sweep
 
     named = [o.split("=", 1)[1] for o in _task_overrides() if o.startswith("run_name=")]
     summary = resume_sweep(settings, named[-1] if named else None)
@@ -212,14 +159,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _train(settings) -> None:
-    from motif_tune.train import run_train
+    from motif_tune.run.train import run_train
 
     summary = run_train(settings, _task_overrides())
     print(summary.render(), flush=True)
 
 
 def _evaluate(settings) -> None:
-    from motif_tune.evaluate import run_evaluate
+    from motif_tune.run.evaluate import run_evaluate
 
     summary = run_evaluate(settings)
     print(summary.render(), flush=True)

@@ -1,4 +1,4 @@
-"""The one exception type for user mistakes.
+"""Every exception the project raises on purpose, caught by type.
 
 Anything a user can fix by changing a setting raises ``ConfigError`` with one
 sentence that names the setting and what would be valid. The command line turns
@@ -10,3 +10,7 @@ from __future__ import annotations
 
 class ConfigError(ValueError):
     """A user-facing setting is invalid; the message says which and what is valid."""
+
+
+class SweepInterrupted(RuntimeError):
+    """The sweep stopped before all its trials finished (Ctrl-C); it can be resumed."""

@@ -8,8 +8,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from motif_tune.cli import config_dir, register_sweeps
-from motif_tune.settings import Settings, load_settings
+from motif_tune.config import Settings, load_settings
+from motif_tune.config.files import config_dir, register_sweeps
+from motif_tune.run.checks import check_settings
 
 register_sweeps()
 
@@ -20,7 +21,10 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
 
 
 def settings_for(overrides: Sequence[str] = (), command: str = "sweep") -> Settings:
-    return load_settings(compose_config(overrides), command)
+    """Settings as the command line makes them: loaded, then checked whole."""
+    settings = load_settings(compose_config(overrides), command)
+    check_settings(settings)
+    return settings
 
 
 @pytest.fixture(autouse=True)

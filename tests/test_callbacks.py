@@ -7,7 +7,7 @@ import pytest
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.utils.postprocessing.episodes import add_one_ts_to_episodes_and_truncate
 
-from motif_tune.callbacks import MATCH_ACCURACY, SCORE_MARGIN, episode_means
+from motif_tune.envs.motif_metrics import MATCH_ACCURACY, SCORE_MARGIN, episode_means
 
 
 def _episode(infos: list[dict]) -> SingleAgentEpisode:
@@ -73,8 +73,8 @@ def _tiny_ppo(env_config: dict):
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.connectors.env_to_module import FlattenObservations
 
-    from motif_tune.callbacks import MotifMetricsCallback
-    from motif_tune.envs import register_with_ray
+    from motif_tune.envs.motif_metrics import MotifMetricsCallback
+    from motif_tune.envs.registry import register_with_ray
 
     name = register_with_ray("motif")
     return (

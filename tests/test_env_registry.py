@@ -8,7 +8,7 @@ import cloudpickle
 import gymnasium as gym
 import pytest
 
-from motif_tune.envs import (
+from motif_tune.envs.registry import (
     MOTIF_ENV_NAME,
     MotifEnv,
     env_creator,

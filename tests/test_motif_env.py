@@ -11,7 +11,13 @@ import pytest
 from gymnasium import spaces
 from gymnasium.utils.env_checker import check_env
 
-from motif_tune.envs import MotifEnv, MotifEnvConfig, MotifEnvFault, MotifManager, scale_scores
+from motif_tune.envs.motif import (
+    MotifEnv,
+    MotifEnvConfig,
+    MotifEnvFault,
+    MotifManager,
+    scale_scores,
+)
 from motif_tune.errors import ConfigError
 
 RANDOM_STEPS = 20_000

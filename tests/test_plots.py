@@ -14,14 +14,13 @@ import pytest
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from motif_tune.plots import (
+from motif_tune.tracking.plots import study_plots, trials_table
+from motif_tune.tracking.readback import (
     find_sweep_run,
     learning_curves,
     rank_trials,
     searched_params,
-    study_plots,
     sweep_frame,
-    trials_table,
 )
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from motif_tune.algorithm import batch_is_consistent, build_algorithm_config
 from motif_tune.errors import ConfigError
-from motif_tune.ray_runtime import local_cpus
-from motif_tune.resources import check_sweep_fits, fits, local_cluster, needs_of
-from motif_tune.search import SearchSpace, snap_batch
-from motif_tune.trainable import trial_settings
+from motif_tune.rllib.builder import build_algorithm_config
+from motif_tune.rllib.checks import batch_is_consistent
+from motif_tune.run.ray_session import local_cpus
+from motif_tune.run.resources import check_sweep_fits, fits, local_cluster, needs_of
+from motif_tune.search.params import trial_settings
+from motif_tune.search.space import SearchSpace, snap_batch
 from tests.conftest import settings_for
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -12,9 +12,9 @@ import pytest
 from mlflow.entities import Param, RunTag
 
 from motif_tune.cli import EXIT_BAD_INPUT, EXIT_OK, main
-from motif_tune.from_sweep import parse_param, settings_from_sweep
-from motif_tune.tracking import TAG_ROLE, TAG_SWEEP, experiment_id, mlflow_client
-from motif_tune.train import progress_line, stop_reached
+from motif_tune.run.best_settings import parse_param, settings_from_sweep
+from motif_tune.run.train import progress_line, stop_reached
+from motif_tune.tracking.store import TAG_ROLE, TAG_SWEEP, experiment_id, mlflow_client
 from tests.conftest import settings_for
 
 QUIET = ["logging.level=WARNING"]
@@ -271,9 +271,9 @@ def test_evaluate_scores_a_trained_policy_above_random(isolated_runs, capsys):
 
 @pytest.mark.slow
 def test_a_checkpoint_of_another_algorithm_or_env_is_refused(isolated_runs, capsys):
-    from motif_tune.algorithm import build_algorithm_config
-    from motif_tune.ray_runtime import start_ray
-    from motif_tune.standalone import build_algorithm
+    from motif_tune.rllib.algorithm import build_algorithm
+    from motif_tune.rllib.builder import build_algorithm_config
+    from motif_tune.run.ray_session import start_ray
 
     settings = settings_for(["algo=appo", *QUIET], "train")
     start_ray(settings)

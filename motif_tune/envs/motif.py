@@ -33,6 +33,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from motif_tune.envs.task_metric import TaskMetric
 from motif_tune.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,13 @@ DEFAULT_LOG_FOLDER = "motif_logs"
 # Observations are drawn this many steps at a time: one numpy call per block
 # instead of several per step.
 _BLOCK_STEPS = 256
+
+
+# The step-info keys of MotifEnv and the metrics they become.
+MOTIF_TASK_METRICS = (
+    TaskMetric("match_accuracy", "match", info_key="match"),
+    TaskMetric("score_margin", "margin", info_key="margin"),
+)
 
 
 class MotifEnvFault(RuntimeError):

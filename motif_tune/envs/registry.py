@@ -3,7 +3,9 @@
 RLlib builds envs in every EnvRunner from a registered env creator (a picklable
 callable ``creator(env_config) -> Env``), never from an env instance; this
 module makes those creators and checks names and ``env_config`` keys before
-Ray starts.
+Ray starts. It also answers what the generic pipeline asks of an env: its task
+metrics, the RLlib callback that reports them, and the run-specific
+``env_config`` it wants (the motif env's log folder).
 """
 
 from __future__ import annotations
@@ -13,12 +15,19 @@ import importlib
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 from gymnasium.envs.registration import EnvSpec, load_env_creator
 
-from motif_tune.envs.motif import MotifEnv, MotifEnvConfig
+from motif_tune.envs.motif import (
+    DEFAULT_LOG_FOLDER,
+    MOTIF_TASK_METRICS,
+    MotifEnv,
+    MotifEnvConfig,
+)
+from motif_tune.envs.task_metric import TaskMetric
 from motif_tune.errors import ConfigError
 
 MOTIF_ENV_NAME = "motif"
@@ -31,6 +40,43 @@ _MAKE_KWARGS = ("max_episode_steps", "disable_env_checker")
 
 def is_motif(name: str) -> bool:
     return name in _MOTIF_NAMES
+
+
+def same_env(a: str, b: str) -> bool:
+    """Two env names that build the same env (``motif`` is ``motif_tune/Motif-v0``)."""
+    return a == b or (is_motif(a) and is_motif(b))
+
+
+def compose_hint(name: str) -> str:
+    """The command-line overrides that compose env ``name``."""
+    return "env=motif" if is_motif(name) else f"env=gym env.id={name}"
+
+
+def task_metrics(name: str) -> tuple[TaskMetric, ...]:
+    """The task metrics env ``name`` reports (none for a plain Gymnasium env)."""
+    return MOTIF_TASK_METRICS if is_motif(name) else ()
+
+
+def all_task_metrics() -> tuple[TaskMetric, ...]:
+    """Every task metric a known env reports."""
+    return MOTIF_TASK_METRICS
+
+
+def callbacks_for(name: str) -> type | None:
+    """The RLlib callback class that reports env ``name``'s task metrics, if it has one."""
+    if not is_motif(name):
+        return None
+    from motif_tune.envs.motif_metrics import MotifMetricsCallback
+
+    return MotifMetricsCallback
+
+
+def env_config_for_run(name: str, env_config: Mapping[str, Any], run_folder: Path) -> dict:
+    """``env_config`` with what the env wants of this run (the motif env's log folder)."""
+    config = dict(env_config)
+    if is_motif(name) and not config.get("log_dir"):
+        config["log_dir"] = str(run_folder / DEFAULT_LOG_FOLDER)
+    return config
 
 
 def make_env(name: str, env_config: Mapping[str, Any] | None = None) -> gym.Env:

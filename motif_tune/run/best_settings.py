@@ -13,16 +13,16 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from motif_tune.config import Settings, apply_overrides
 from motif_tune.errors import ConfigError
-from motif_tune.settings import (
-    DERIVED_PARAMS,
-    PARAM_ALIASES,
-    WORKERS_PER_GPU,
-    Settings,
-    apply_overrides,
+from motif_tune.search.params import WORKERS_PER_GPU, config_value, param_path
+from motif_tune.tracking.store import (
+    TAG_SWEEP,
+    experiment_id,
+    mlflow_client,
+    store_exists,
+    sweep_runs,
 )
-from motif_tune.standalone import store_exists
-from motif_tune.tracking import TAG_ROLE, TAG_SWEEP, experiment_id, mlflow_client
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -97,19 +97,16 @@ def _sweep_param_path(
 ) -> tuple[str | None, Any]:
     """The config path a searched name sets, as the sweep recorded it, and its value."""
     recorded = params.get(f"sweep.space.{name}.path")
-    if name == WORKERS_PER_GPU:
-        if not settings.scaling.runners_get_gpus:
-            log.warning(
-                "The sweep's best workers_per_gpu=%s is not used: scaling=%s gives env runners "
-                "no GPU.",
-                value,
-                settings.scaling.name,
-            )
-            return None, value
-        return DERIVED_PARAMS[name], settings.sweep.config_value(name, value)
+    if name == WORKERS_PER_GPU and not settings.scaling.runners_get_gpus:
+        log.warning(
+            "The sweep's best workers_per_gpu=%s is not used: scaling=%s gives env runners no GPU.",
+            value,
+            settings.scaling.name,
+        )
+        return None, value
     if recorded and recorded != "None":
-        return recorded, value
-    return PARAM_ALIASES.get(name, name), value
+        return recorded, config_value(name, value)
+    return param_path(name), config_value(name, value)
 
 
 def _sweep_params(settings: Settings, client: MlflowClient | None, name: str) -> dict[str, str]:
@@ -117,24 +114,14 @@ def _sweep_params(settings: Settings, client: MlflowClient | None, name: str) ->
         raise ConfigError(_no_sweep_message(settings, name, []))
     client = client or mlflow_client(settings)
     exp_id = experiment_id(client, settings)
-    runs = client.search_runs(
-        [exp_id],
-        filter_string=f"tags.`{TAG_SWEEP}` = '{name}' and tags.`{TAG_ROLE}` = 'sweep'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
+    runs = sweep_runs(client, [exp_id], name)
     if not runs:
         raise ConfigError(_no_sweep_message(settings, name, _recent_sweeps(client, exp_id)))
     return dict(runs[0].data.params)
 
 
 def _recent_sweeps(client: MlflowClient, exp_id: str, count: int = 5) -> list[str]:
-    runs = client.search_runs(
-        [exp_id],
-        filter_string=f"tags.`{TAG_ROLE}` = 'sweep'",
-        order_by=["attributes.start_time DESC"],
-        max_results=count,
-    )
+    runs = sweep_runs(client, [exp_id], limit=count)
     return [r.data.tags.get(TAG_SWEEP, r.info.run_name) for r in runs]
 
 

@@ -13,17 +13,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from motif_tune.algorithm import algorithm_class, build_algorithm_config
-from motif_tune.settings import Settings, apply_overrides
-
-
-def trial_settings(base: Settings, values: dict[str, Any]) -> Settings:
-    """The settings of one trial: the base settings with its searched values applied."""
-    overrides = {}
-    for name, value in values.items():
-        if name in base.sweep.space:
-            overrides[base.sweep.param_path(name)] = base.sweep.config_value(name, value)
-    return apply_overrides(base, overrides) if overrides else base
+from motif_tune.config import Settings
+from motif_tune.results import nested_get, nested_set
+from motif_tune.rllib.builder import algorithm_class, build_algorithm_config
+from motif_tune.search.params import trial_settings
 
 
 def make_trainable(base: Settings) -> type:
@@ -55,9 +48,9 @@ def make_trainable(base: Settings) -> type:
             """
             result = super().train()
             result["node_id"] = _node_id()  # which node of the cluster ran this trial
-            value = _get(result, metric)
+            value = nested_get(result, metric)
             if value is None:
-                _set(result, metric, getattr(self, "_last_objective", math.nan))
+                nested_set(result, metric, getattr(self, "_last_objective", math.nan))
             else:
                 self._last_objective = value
             return result
@@ -72,23 +65,6 @@ def make_trainable(base: Settings) -> type:
 
     MotifTrial.__name__ = MotifTrial.__qualname__ = algo_cls.__name__
     return MotifTrial
-
-
-def _get(result: dict, metric: str) -> Any:
-    node: Any = result
-    for part in metric.split("/"):
-        if not isinstance(node, dict) or part not in node:
-            return result.get(metric)
-        node = node[part]
-    return node
-
-
-def _set(result: dict, metric: str, value: Any) -> None:
-    *parents, leaf = metric.split("/")
-    node = result
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = value
 
 
 def _node_id() -> str:

@@ -1,38 +1,19 @@
-"""Typed, validated settings from the composed Hydra config.
+"""The typed settings schema: one frozen model per config group.
 
-This is the one place that reads raw config. Everything downstream receives a
-frozen ``Settings`` object; a mistake surfaces here as a ``ConfigError`` with
-one sentence, before Ray or MLflow start.
+Group keys that RLlib's builders take (``algo.training``, ``scaling.env_runners``,
+``scaling.learners``, ``fault_tolerance``) stay dicts here and are checked
+against the builders' signatures by :mod:`motif_tune.rllib.checks`; the keys the
+framework itself reasons about get typed views.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from pathlib import Path
 from typing import Any, Literal
 
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from motif_tune.errors import ConfigError
-
-# Searched names with a meaning of their own; any other name is a config path.
-ROLLOUT_FRAGMENT_LENGTH = "rollout_fragment_length"
-TRAIN_BATCH_SIZE = "train_batch_size"
-WORKERS_PER_GPU = "workers_per_gpu"
-# Searched names whose value is transformed on its way into the config.
-DERIVED_PARAMS = {
-    WORKERS_PER_GPU: "scaling.env_runners.num_gpus_per_env_runner",
-}
-PARAM_ALIASES = {
-    ROLLOUT_FRAGMENT_LENGTH: "scaling.env_runners.rollout_fragment_length",
-    TRAIN_BATCH_SIZE: "algo.training.train_batch_size_per_learner",
-    "num_envs_per_env_runner": "scaling.env_runners.num_envs_per_env_runner",
-    "num_env_runners": "scaling.env_runners.num_env_runners",
-}
-
+from motif_tune.results import flatten
 
 # Where an objective metric may come from in a trial's result.
 METRIC_PREFIXES = ("env_runners/", "learners/", "evaluation/", "timers/", "perf/")
@@ -225,17 +206,6 @@ class SweepSettings(_Model):
             return self.n_startup_trials
         return min(10, max(3, self.num_samples // 3))
 
-    def param_path(self, name: str) -> str:
-        """The config path a searched name sets (aliases first, then the name itself)."""
-        spec = self.space[name]
-        return spec.path or DERIVED_PARAMS.get(name) or PARAM_ALIASES.get(name, name)
-
-    def config_value(self, name: str, value: Any) -> Any:
-        """The value a searched name puts into the config (workers per GPU -> GPUs per runner)."""
-        if name == WORKERS_PER_GPU:
-            return 1.0 / float(value)
-        return value
-
 
 class LoggingSettings(_Model):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -291,6 +261,16 @@ class Settings(_Model):
     composed: dict[str, Any] = Field(default_factory=dict, exclude=True)
 
     @property
+    def recorded_config(self) -> dict[str, Any]:
+        """The composed config as recorded with a run (no run-specific output folder)."""
+        return {k: v for k, v in self.composed.items() if k != "output_dir"}
+
+    @property
+    def is_sweep(self) -> bool:
+        """Sweeps (and their resumption) search and schedule; train and evaluate do not."""
+        return self.command in ("sweep", "resume")
+
+    @property
     def log_file(self) -> Path:
         """The run's log file: driver and every worker append to it."""
         folder = (
@@ -317,16 +297,7 @@ class Settings(_Model):
     def _nested_stop_keys(cls, value: Any) -> Any:
         """``stop.env_runners.match_accuracy`` (the command line cannot say ``/``) means
         the result key ``env_runners/match_accuracy``."""
-        if not isinstance(value, dict):
-            return value
-        flat: dict[str, Any] = {}
-        for key, limit in value.items():
-            if isinstance(limit, dict):
-                for sub, inner in cls._nested_stop_keys(limit).items():
-                    flat[f"{key}/{sub}"] = inner
-            else:
-                flat[key] = limit
-        return flat
+        return flatten(value) if isinstance(value, dict) else value
 
     @field_validator("stop")
     @classmethod
@@ -337,136 +308,5 @@ class Settings(_Model):
         return value
 
 
-def load_settings(cfg: DictConfig, command: str = "sweep") -> Settings:
-    """Resolve and validate a composed config; raise ``ConfigError`` on any mistake."""
-    cfg = cfg.copy()
-    OmegaConf.set_struct(cfg, False)
-    cfg.command = command
-    cfg.setdefault("output_dir", None)
-    try:
-        root = Path(str(cfg.paths.root)).expanduser()
-        cfg.paths.root = str(root if root.is_absolute() else (Path.cwd() / root).resolve())
-        data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    except MissingMandatoryValue as err:
-        raise ConfigError(f"{_key_of(err)} must be set{_missing_hint(_key_of(err))}.") from None
-    except OmegaConfBaseException as err:
-        raise ConfigError(f"{_key_of(err)}: {err.msg}") from None
-    assert isinstance(data, dict)
-    data.pop("hydra", None)
-    try:
-        settings = Settings.model_validate({**data, "composed": data})
-    except ValidationError as err:
-        raise ConfigError(_first_error(err)) from None
-    settings = _without_inactive_dimensions(settings)
-    _check_semantics(settings)
-    return settings
-
-
-def _without_inactive_dimensions(settings: Settings) -> Settings:
-    """Drop ``only_with_gpus`` dimensions when the scaling profile gives runners no GPU."""
-    if settings.scaling.runners_get_gpus:
-        return settings
-    space = {k: v for k, v in settings.sweep.space.items() if not v.only_with_gpus}
-    if len(space) == len(settings.sweep.space):
-        return settings
-    return settings.model_copy(update={"sweep": settings.sweep.model_copy(update={"space": space})})
-
-
-def apply_overrides(settings: Settings, values: dict[str, Any]) -> Settings:
-    """A copy of ``settings`` with config paths set (a trial's searched values)."""
-    cfg = OmegaConf.create(settings.composed)
-    for path, value in values.items():
-        OmegaConf.update(cfg, path, value, force_add=True)
-    return load_settings(cfg, settings.command)
-
-
-def _check_semantics(settings: Settings) -> None:
-    """Cross-field checks that a schema cannot express."""
-    from motif_tune.algorithm import check_algorithm_settings
-    from motif_tune.envs import validate_env
-
-    validate_env(settings.env.id, settings.env.env_config)
-    check_algorithm_settings(settings)
-    for name, spec in settings.sweep.space.items():
-        path = settings.sweep.param_path(name)
-        if name == WORKERS_PER_GPU:
-            _check_workers_per_gpu(settings, spec)
-            continue
-        if OmegaConf.select(OmegaConf.create(settings.composed), path) is None and not (
-            path.startswith(("algo.training.", "scaling.env_runners.", "scaling.learners."))
-        ):
-            raise ConfigError(
-                f"sweep.space.{name} names the config path '{path}', which the composed config "
-                "does not have; use a path such as algo.training.lr or "
-                "scaling.env_runners.num_envs_per_env_runner."
-            )
-    scheduler, max_t = settings.sweep.scheduler, settings.stop.get("training_iteration")
-    sweeping = settings.command in ("sweep", "resume")  # train and evaluate use no scheduler
-    asha = sweeping and scheduler.type == "asha"
-    if asha and max_t is not None and scheduler.grace_period >= max_t:
-        raise ConfigError(
-            f"sweep.scheduler.grace_period ({scheduler.grace_period}) must be below "
-            f"stop.training_iteration ({max_t:g}) for ASHA to stop anything early."
-        )
-    for key, limit in settings.stop.items():
-        if not math.isfinite(limit):
-            raise ConfigError(f"stop.{key} must be a finite number, got {limit}.")
-
-
-def _check_workers_per_gpu(settings: Settings, spec: ParamSpec) -> None:
-    values = spec.choices if spec.type == "categorical" else [spec.low, spec.high]
-    if any(not isinstance(v, int | float) or v <= 0 for v in values or []):
-        raise ConfigError(f"sweep.space.workers_per_gpu values must be > 0, got {values}.")
-    if not settings.scaling.runners_get_gpus:
-        raise ConfigError(
-            f"sweep.space.workers_per_gpu needs env runners with GPUs, but scaling="
-            f"{settings.scaling.name} gives them none; use scaling=local_gpu on a GPU machine "
-            "or scaling=logical_gpus to test GPU packing on CPUs."
-        )
-
-
 def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _key_of(err: OmegaConfBaseException) -> str:
-    return str(getattr(err, "full_key", "") or getattr(err, "key", "") or "config")
-
-
-def _missing_hint(key: str) -> str:
-    if key == "env.id":
-        return ", e.g. env=gym env.id=Acrobot-v1"
-    return ""
-
-
-def _first_error(err: ValidationError) -> str:
-    """One sentence from pydantic's first error, naming the setting by its config path."""
-    first = err.errors()[0]
-    loc = ".".join(str(part) for part in first["loc"]).replace("model_config_", "model_config")
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        parent, _, key = loc.rpartition(".")
-        valid = _valid_keys(parent)
-        where = f"'{parent}'" if parent else "the top level"
-        return f"Unknown setting '{loc}': {where} accepts {valid}."
-    if kind == "missing":
-        return f"Setting '{loc}' is required."
-    message = first["msg"].removeprefix("Value error, ")
-    if re.match(r"[a-z_]+\.[a-z_.]+ ", message):  # a model check naming its own key
-        return f"{loc}.{message}."
-    value = first.get("input")
-    shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
-    return f"Setting '{loc}': {message}{shown}."
-
-
-def _valid_keys(parent: str) -> str:
-    model: type[BaseModel] = Settings
-    for part in [p for p in parent.split(".") if p]:
-        field = model.model_fields.get(part)
-        annotation = getattr(field, "annotation", None)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
-        else:
-            return "its documented keys"
-    names = sorted(f.alias or n for n, f in model.model_fields.items() if n != "composed")
-    return ", ".join(names)

@@ -1,4 +1,4 @@
-"""Starting (or joining) Ray the way this project needs it."""
+"""Starting (or joining) Ray the way this project needs it, and cleaning up after it."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import os
 import secrets
 import signal
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from motif_tune.config import Settings
 from motif_tune.errors import ConfigError
-from motif_tune.settings import Settings
-from motif_tune.worker_logging import add_file_handler, runtime_env
+from motif_tune.run.logs import add_file_handler, runtime_env
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,20 @@ def _keep_token_out_of_home() -> None:
 
     Config.initialize("")
     AuthenticationTokenLoader.instance().reset_cache()
+
+
+@contextmanager
+def ray_session(settings: Settings) -> Iterator[None]:
+    """Ray for one command: started here unless already running, and then stopped here."""
+    import ray
+
+    started = not ray.is_initialized()
+    start_ray(settings)
+    try:
+        yield
+    finally:
+        if started:
+            stop_ray(settings)
 
 
 def stop_ray(settings: Settings) -> None:

@@ -13,13 +13,20 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from motif_tune.config import ParamSpec, Settings
 from motif_tune.errors import ConfigError
-from motif_tune.settings import WORKERS_PER_GPU, ParamSpec, Settings
+from motif_tune.rllib.algorithm import actor_needs
+from motif_tune.rllib.builder import algorithm_class, build_algorithm_config
+from motif_tune.run.ray_session import local_cpus, ray_address
+from motif_tune.search.params import NUM_ENV_RUNNERS, WORKERS_PER_GPU, param_path, trial_settings
+
+if TYPE_CHECKING:
+    from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
 # Searched names and config paths that change what a trial asks Ray for.
-_RESOURCE_NAMES = {WORKERS_PER_GPU, "num_env_runners"}
+_RESOURCE_NAMES = {WORKERS_PER_GPU, NUM_ENV_RUNNERS}
 _RESOURCE_PATH_PARTS = ("num_env_runners", "num_cpus_per", "num_gpus_per", "num_learners")
 
 
@@ -31,7 +38,7 @@ class TrialResources:
     largest_bundle: dict[str, float]
 
     def describe(self) -> str:
-        parts = [f"{_fmt(v)} {k}" for k, v in sorted(self.amounts.items()) if v]
+        parts = [f"{v:g} {k}" for k, v in sorted(self.amounts.items()) if v]
         return ", ".join(parts) or "nothing"
 
 
@@ -47,9 +54,6 @@ def trial_resources(placement_group_factory: Any) -> TrialResources:
 
 def needs_of(settings: Settings, values: Mapping[str, Any] | None = None) -> TrialResources:
     """What one trial with these searched ``values`` asks Ray for."""
-    from motif_tune.algorithm import algorithm_class, build_algorithm_config
-    from motif_tune.trainable import trial_settings
-
     config = build_algorithm_config(trial_settings(settings, dict(values or {})))
     algo_cls = algorithm_class(settings.algo.name)
     return trial_resources(algo_cls.default_resource_request(config.to_dict()))
@@ -59,7 +63,7 @@ def resource_corners(settings: Settings) -> list[dict[str, Any]]:
     """The searched values that bound a trial's needs (every choice, or a range's ends)."""
     axes: list[tuple[str, list[Any]]] = []
     for name, spec in settings.sweep.space.items():
-        path = settings.sweep.param_path(name)
+        path = param_path(name, spec)
         if name in _RESOURCE_NAMES or any(part in path for part in _RESOURCE_PATH_PARTS):
             axes.append((name, _corner_values(spec)))
     if not axes:
@@ -124,11 +128,9 @@ def _misfit_sentence(
     bad: int,
     total: int,
 ) -> str:
-    short = [
-        f"{_fmt(amount)} {name} (the cluster has {_fmt(cluster.get(name, 0.0))})"
-        for name, amount in sorted(need.amounts.items())
-        if amount > cluster.get(name, 0.0) + 1e-9
-    ] or [f"a bundle of {need.largest_bundle} larger than any node"]
+    short = _shortfalls(need.amounts, cluster, "the cluster") or [
+        f"a bundle of {need.largest_bundle} larger than any node"
+    ]
     where = ", ".join(f"{k}={v}" for k, v in corner.items())
     scope = "No trial" if bad == total else f"{bad} of {total} corners of the search space"
     subject = f"A trial with {where}" if where else "One trial"
@@ -140,6 +142,28 @@ def _misfit_sentence(
         f"{settings.scaling.name}; narrow the sweep's space or use a scaling profile that fits."
         f"{hint}"
     )
+
+
+def check_fits_locally(settings: Settings, config: AlgorithmConfig, setting: str) -> None:
+    """Refuse env runners and learners a local Ray could never place (it would wait forever)."""
+    if ray_address(settings) is not None:
+        return
+    have = local_cluster(settings, local_cpus(settings))
+    short = _shortfalls(actor_needs(config), have, "the local Ray")
+    if short:
+        raise ConfigError(
+            f"{setting}: the env runners and learners ask Ray for {', '.join(short)}; use fewer "
+            "env runners or less per runner, or give Ray more with scaling.ray.num_cpus."
+        )
+
+
+def _shortfalls(need: Mapping[str, float], have: Mapping[str, float], who: str) -> list[str]:
+    """``"<amount> <resource> (<who> has <n>)"`` for each resource ``have`` lacks."""
+    return [
+        f"{amount:g} {name} ({who} has {have.get(name, 0.0):g})"
+        for name, amount in sorted(need.items())
+        if amount > have.get(name, 0.0) + 1e-9
+    ]
 
 
 def local_cluster(settings: Settings, cpus: int) -> dict[str, float]:
@@ -157,7 +181,3 @@ def detected_gpus() -> int:
         return torch.cuda.device_count()
     except Exception:  # a torch without CUDA support
         return 0
-
-
-def _fmt(value: float) -> str:
-    return f"{value:g}"

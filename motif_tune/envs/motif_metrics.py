@@ -15,10 +15,9 @@ from typing import Any
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
-MATCH_ACCURACY = "match_accuracy"
-SCORE_MARGIN = "score_margin"
-# info key -> metric name
-_METRICS = (("match", MATCH_ACCURACY), ("margin", SCORE_MARGIN))
+from motif_tune.envs.motif import MOTIF_TASK_METRICS
+
+MATCH_ACCURACY, SCORE_MARGIN = (metric.key for metric in MOTIF_TASK_METRICS)
 
 
 def _step_infos(chunks: Iterable[Any]) -> list[dict[str, Any]]:
@@ -49,10 +48,10 @@ def episode_means(chunks: Iterable[Any]) -> dict[str, float]:
     """Metric name -> the episode's mean of the matching info key, for keys present."""
     infos = _step_infos(chunks)
     means: dict[str, float] = {}
-    for key, metric in _METRICS:
-        values = [float(i[key]) for i in infos if key in i]
+    for metric in MOTIF_TASK_METRICS:
+        values = [float(i[metric.info_key]) for i in infos if metric.info_key in i]
         if values:
-            means[metric] = math.fsum(values) / len(values)
+            means[metric.key] = math.fsum(values) / len(values)
     return means
 
 

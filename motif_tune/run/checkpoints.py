@@ -16,16 +16,15 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from motif_tune.config import Settings
+from motif_tune.envs.registry import compose_hint, same_env
 from motif_tune.errors import ConfigError
-from motif_tune.settings import Settings
-from motif_tune.standalone import store_exists
-from motif_tune.tracking import mlflow_client
+from motif_tune.results import one_line
+from motif_tune.tracking.store import mlflow_client, store_exists
 
 if TYPE_CHECKING:
     from ray.rllib.algorithms.algorithm import Algorithm
@@ -103,7 +102,7 @@ def read_checkpoint_info(path: Path, source: str) -> CheckpointInfo:
         version = Version(str(metadata.get("checkpoint_version", "0")))
     except (OSError, ValueError, InvalidVersion) as err:
         raise ConfigError(
-            f"checkpoint '{source}' has an unreadable {RLLIB_METADATA} ({_short(err)}); "
+            f"checkpoint '{source}' has an unreadable {RLLIB_METADATA} ({one_line(err)}); "
             "give a checkpoint_* folder of a train run or sweep trial."
         ) from None
     if version < Version("2.0"):
@@ -129,8 +128,6 @@ def read_checkpoint_info(path: Path, source: str) -> CheckpointInfo:
 
 def check_checkpoint(settings: Settings, path: Path) -> CheckpointInfo:
     """Refuse a checkpoint of another algorithm, env or network than the composed config."""
-    from motif_tune.envs.registry import is_motif
-
     source = settings.checkpoint or str(path)
     info = read_checkpoint_info(path, source)
     if info.algo.upper() != settings.algo.name.upper():
@@ -138,9 +135,8 @@ def check_checkpoint(settings: Settings, path: Path) -> CheckpointInfo:
             f"checkpoint '{source}' was trained with {info.algo}, but algo is "
             f"{settings.algo.name}; add algo={info.algo.lower()} to use it."
         )
-    same_env = info.env == settings.env.id or (is_motif(info.env) and is_motif(settings.env.id))
-    if not same_env:
-        hint = "env=motif" if is_motif(info.env) else f"env=gym env.id={info.env}"
+    if not same_env(info.env, settings.env.id):
+        hint = compose_hint(info.env)
         raise ConfigError(
             f"checkpoint '{source}' was trained on env '{info.env}', but env.id is "
             f"'{settings.env.id}'; compose that env ({hint})."
@@ -169,7 +165,7 @@ def _checkpoint_class_and_config(ctor_file: Path, source: str) -> tuple[type, di
         config = ctor["ctor_args_and_kwargs"][0][0]
     except Exception as err:  # another Ray/Python version, a damaged file
         raise ConfigError(
-            f"checkpoint '{source}' cannot be read by this installation ({_short(err)}); "
+            f"checkpoint '{source}' cannot be read by this installation ({one_line(err)}); "
             "give a checkpoint written with the installed Ray version."
         ) from None
     if not isinstance(algo_cls, type) or not isinstance(config, dict):
@@ -249,7 +245,7 @@ def restore(algo: Algorithm, source: CheckpointSource, info: CheckpointInfo) -> 
         algo.restore_from_path(str(source.path))
     except (RuntimeError, ValueError, KeyError) as err:
         raise ConfigError(
-            f"checkpoint '{source.source}' does not fit the composed config ({_short(err)}); "
+            f"checkpoint '{source.source}' does not fit the composed config ({one_line(err)}); "
             "compose the env.env_config and algo.model_config it was trained with."
         ) from None
     if algo.iteration != info.training_iteration:  # RLlib versions that do not restore it
@@ -288,13 +284,13 @@ def _download(settings: Settings, uri: str) -> Path:
     target = settings.paths.root / "downloads" / key
     shutil.rmtree(target, ignore_errors=True)  # a fresh copy, never a half-finished one
     try:
-        with _env_default("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"):
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=artifact_uri, dst_path=str(target), tracking_uri=settings.tracking.uri
-            )
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bar in logs
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=artifact_uri, dst_path=str(target), tracking_uri=settings.tracking.uri
+        )
     except (MlflowException, OSError) as err:
         shutil.rmtree(target, ignore_errors=True)
-        raise ConfigError(f"checkpoint '{uri}' cannot be downloaded: {_short(err)}.") from None
+        raise ConfigError(f"checkpoint '{uri}' cannot be downloaded: {one_line(err)}.") from None
     return Path(local)
 
 
@@ -353,26 +349,8 @@ def _version_number(version: Any) -> int:
 # --------------------------------------------------------------------------- helpers
 
 
-@contextmanager
-def _env_default(name: str, value: str) -> Iterator[None]:
-    """Set an environment variable the user left unset, for the duration of a block."""
-    if name in os.environ:
-        yield
-        return
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        os.environ.pop(name, None)
-
-
 def _plain(value: Any) -> Any:
     """Tuples and lists compare equal (configs round-trip through YAML and pickle)."""
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
-
-
-def _short(err: BaseException) -> str:
-    text = " ".join(str(err).split())
-    return text if len(text) < 200 else text[:197] + "..."

@@ -17,25 +17,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from motif_tune.algorithm import build_algorithm_config
-from motif_tune.callbacks import MATCH_ACCURACY, SCORE_MARGIN
-from motif_tune.checkpoints import (
+from motif_tune.config import Settings
+from motif_tune.envs.registry import all_task_metrics
+from motif_tune.results import flatten, fmt, is_number
+from motif_tune.rllib.algorithm import build_algorithm
+from motif_tune.rllib.builder import build_algorithm_config
+from motif_tune.run.checkpoints import (
     TAG_CHECKPOINT,
     CheckpointSource,
     check_checkpoint,
     resolve_checkpoint,
     restore,
 )
-from motif_tune.settings import Settings
-from motif_tune.standalone import (
-    build_algorithm,
-    check_fits_locally,
-    fmt,
-    is_number,
-    ray_session,
+from motif_tune.run.ray_session import ray_session
+from motif_tune.run.resources import check_fits_locally
+from motif_tune.tracking.store import (
+    experiment_id,
+    log_metrics,
+    log_params,
+    mlflow_client,
     run_tags,
 )
-from motif_tune.tracking import experiment_id, flatten, log_metrics, log_params, mlflow_client
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -71,7 +73,7 @@ class EvalSummary:
         return "\n".join(lines)
 
 
-_TASK_METRICS = (MATCH_ACCURACY, SCORE_MARGIN)
+_TASK_METRICS = tuple(metric.key for metric in all_task_metrics())
 _EVAL_METRICS = (
     "num_episodes",
     "episode_return_mean",
@@ -156,7 +158,7 @@ def _record_evaluation(
     run_id = run.info.run_id
     params = {"checkpoint": source.source, "checkpoint_path": str(source.path)}
     params |= {f"evaluate.{k}": v for k, v in settings.evaluate.model_dump().items()}
-    params |= {f"env.{k}": v for k, v in flatten(settings.composed.get("env", {})).items()}
+    params |= flatten(settings.composed.get("env", {}), ".", "env.")
     params["algo.name"] = settings.algo.name
     log_params(client, run_id, params)
     log_metrics(client, run_id, metrics, step=0)

@@ -6,8 +6,8 @@ one MLflow run. ``checkpoint=…`` (a folder, ``runs:/<id>/checkpoint`` or
 ``models:/<name>/<version>``) continues from a checkpoint: RLlib restores the
 iteration counter and the lifetime metrics with the algorithm state, and the
 ``motif_tune.json`` file written beside each checkpoint carries Tune's
-``time_total_s`` on (:mod:`motif_tune.checkpoints`). ``train.from_sweep=NAME``
-reuses a sweep's best settings (:mod:`motif_tune.from_sweep`).
+``time_total_s`` on (:mod:`motif_tune.run.checkpoints`). ``train.from_sweep=NAME``
+reuses a sweep's best settings (:mod:`motif_tune.run.best_settings`).
 
 Every check that needs no Ray (the stop rule, the checkpoint exists and is an
 RLlib checkpoint of the composed algorithm and env, the sweep exists, no later
@@ -22,9 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from motif_tune.algorithm import build_algorithm_config
-from motif_tune.callbacks import MATCH_ACCURACY
-from motif_tune.checkpoints import (
+from motif_tune.config import Settings
+from motif_tune.envs.registry import all_task_metrics
+from motif_tune.errors import ConfigError
+from motif_tune.results import flatten, fmt, is_number
+from motif_tune.rllib.algorithm import build_algorithm
+from motif_tune.rllib.builder import build_algorithm_config
+from motif_tune.run.best_settings import settings_from_sweep
+from motif_tune.run.checkpoints import (
     CHECKPOINT_ARTIFACT,
     TAG_CHECKPOINT,
     CheckpointInfo,
@@ -37,25 +42,15 @@ from motif_tune.checkpoints import (
     restore,
     save_checkpoint,
 )
-from motif_tune.errors import ConfigError
-from motif_tune.from_sweep import settings_from_sweep
-from motif_tune.settings import Settings
-from motif_tune.standalone import (
-    build_algorithm,
-    check_fits_locally,
-    fmt,
-    is_number,
-    ray_session,
-    run_tags,
-)
-from motif_tune.tracking import (
+from motif_tune.run.ray_session import ray_session
+from motif_tune.run.resources import check_fits_locally
+from motif_tune.tracking.metrics import iteration_metrics
+from motif_tune.tracking.store import (
     experiment_id,
-    flatten,
-    flatten_result,
-    iteration_metrics,
     log_metrics,
     log_params,
     mlflow_client,
+    run_tags,
 )
 
 if TYPE_CHECKING:
@@ -88,11 +83,11 @@ class TrainSummary:
     sweep_values: dict[str, Any] = field(default_factory=dict)
 
     def render(self) -> str:
-        ret = self.metrics.get(RETURN_MEAN)
-        match = self.metrics.get(f"env_runners/{MATCH_ACCURACY}")
-        results = f"episode return mean {fmt(ret)}"
-        if match is not None:
-            results += f", match accuracy {fmt(match)}"
+        results = f"episode return mean {fmt(self.metrics.get(RETURN_MEAN))}"
+        for metric in all_task_metrics():
+            value = self.metrics.get(f"env_runners/{metric.key}")
+            if value is not None:
+                results += f", {metric.key.replace('_', ' ')} {fmt(value)}"
         lines = [
             f"Trained {self.algo} on {self.env}: iterations {self.first_iteration}-"
             f"{self.last_iteration} ({self.time_total_s:.1f} s in all), {results}.",
@@ -189,11 +184,12 @@ def _train_loop(
 
 
 def progress_line(iteration: int, metrics: Mapping[str, float]) -> str:
-    """One line per training iteration: return, match accuracy, throughput, elapsed time."""
+    """One line per training iteration: return, the env's task metrics, throughput, time."""
     parts = [f"iter {iteration:4d}", f"return {fmt(metrics.get(RETURN_MEAN)):>7}"]
-    match = metrics.get(f"env_runners/{MATCH_ACCURACY}")
-    if match is not None:
-        parts.append(f"match {match:5.3f}")
+    for metric in all_task_metrics():
+        value = metrics.get(f"env_runners/{metric.key}")
+        if value is not None:
+            parts.append(f"{metric.label} {value:5.3f}")
     steps = metrics.get("env_steps_per_s")
     parts.append(f"{'-' if steps is None else f'{steps:.0f}':>6} env steps/s")
     parts.append(f"{metrics.get('time_total_s', 0):7.1f} s")
@@ -202,7 +198,7 @@ def progress_line(iteration: int, metrics: Mapping[str, float]) -> str:
 
 def stop_reached(stop: Mapping[str, float], result: Mapping[str, Any]) -> bool:
     """Tune's rule: stop once any key of ``stop`` has reached its value."""
-    flat = flatten_result(result)
+    flat = flatten(result)
     return any(is_number(flat.get(key)) and flat[key] >= limit for key, limit in stop.items())
 
 
@@ -217,7 +213,7 @@ def _check_stop_rule(settings: Settings) -> None:
 def _warn_unknown_stop_keys(stop: Mapping[str, float], result: Mapping[str, Any]) -> None:
     import difflib
 
-    flat = flatten_result(result)
+    flat = flatten(result)
     for key in stop:
         if key not in flat:
             close = difflib.get_close_matches(key, list(flat), n=3)
@@ -264,4 +260,4 @@ def _start_train_run(
 
 
 def _config_params(settings: Settings) -> dict[str, Any]:
-    return {k: v for k, v in flatten(settings.composed).items() if not k.startswith("hydra")}
+    return flatten(settings.recorded_config, ".")

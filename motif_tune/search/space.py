@@ -11,16 +11,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from motif_tune.config import ParamSpec, Settings
 from motif_tune.errors import ConfigError
-from motif_tune.settings import (
+from motif_tune.search.params import (
+    NUM_ENV_RUNNERS,
+    NUM_ENVS_PER_ENV_RUNNER,
     ROLLOUT_FRAGMENT_LENGTH,
     TRAIN_BATCH_SIZE,
-    ParamSpec,
-    Settings,
 )
-
-_ENVS = "num_envs_per_env_runner"
-_RUNNERS = "num_env_runners"
 
 
 class SearchSpace:
@@ -49,8 +47,8 @@ class SearchSpace:
         return values
 
     def _parallel_envs(self, values: dict[str, Any]) -> int:
-        envs = int(values.get(_ENVS, self.fixed_envs))
-        runners = int(values.get(_RUNNERS, self.fixed_runners))
+        envs = int(values.get(NUM_ENVS_PER_ENV_RUNNER, self.fixed_envs))
+        runners = int(values.get(NUM_ENV_RUNNERS, self.fixed_runners))
         return envs * max(runners, 1)
 
     def _batch_pair(self, trial: Any, parallel: int) -> tuple[int | None, int | None]:
@@ -136,4 +134,5 @@ def _most_parallel(space: SearchSpace) -> int:
             return max(int(c) for c in spec.choices or [fixed])
         return int(spec.high)
 
-    return largest(_ENVS, space.fixed_envs) * max(largest(_RUNNERS, space.fixed_runners), 1)
+    envs = largest(NUM_ENVS_PER_ENV_RUNNER, space.fixed_envs)
+    return envs * max(largest(NUM_ENV_RUNNERS, space.fixed_runners), 1)

@@ -1,0 +1,64 @@
+"""Small helpers on nested results and numbers, shared by every layer.
+
+Tune results are nested dicts whose flattened keys use ``/``
+(``env_runners/episode_return_mean``); config paths use ``.``
+(``algo.training.lr``). One flattener serves both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def flatten(mapping: Mapping[str, Any], sep: str = "/", prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a/b": 1}`` (or ``a.b`` with ``sep="."``); lists stay values."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, sep, f"{name}{sep}"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def nested_get(result: Mapping[str, Any], key: str) -> Any:
+    """``result["a"]["b"]`` for ``key="a/b"``, else ``result["a/b"]``, else None."""
+    node: Any = result
+    for part in key.split("/"):
+        if not isinstance(node, Mapping) or part not in node:
+            return result.get(key)
+        node = node[part]
+    return node
+
+
+def nested_set(result: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``result["a"]["b"] = value`` for ``key="a/b"``, creating parents."""
+    *parents, leaf = key.split("/")
+    node = result
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def is_number(value: Any) -> bool:
+    """An int or a float, not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def fmt(value: Any) -> str:
+    """A value as the program prints it: ``-`` for none, 4 significant digits for floats."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) >= 1:
+            return f"{value:.0f}"
+        return f"{value:.4g}" if abs(value) >= 1 else f"{value:.3f}"
+    return str(value)
+
+
+def one_line(err: BaseException | str, limit: int = 200) -> str:
+    """A message on one line, cut to ``limit`` characters."""
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,1 @@
+"""Settings -> RLlib ``AlgorithmConfig`` -> ``Algorithm``, and the checks that need RLlib."""

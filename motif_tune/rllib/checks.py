@@ -1,0 +1,128 @@
+"""Checks of the settings that need RLlib: builder keys, the batch rule, ``validate()``.
+
+Unknown keys are refused by the builder's signature, with the list of valid
+ones and hints for old API stack names; then RLlib's own validation runs on the
+built config, so its refusal surfaces as one sentence before Ray starts.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from motif_tune.config import Settings
+from motif_tune.errors import ConfigError
+from motif_tune.results import one_line
+from motif_tune.rllib.builder import algorithm_class, build_algorithm_config
+
+if TYPE_CHECKING:
+    from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+
+# Keys the framework sets itself; a group must not set them a second time.
+_RESERVED = {"env", "env_config", "env_to_module_connector", "callbacks"}
+
+
+def check_algorithm_settings(settings: Settings) -> None:
+    """Refuse unknown builder keys and anything RLlib's own validation rejects."""
+    algo_cls = algorithm_class(settings.algo.name)
+    defaults = algo_cls.get_default_config()
+    _check_keys("algo.training", settings.algo.training, defaults, "training")
+    _check_keys("scaling.env_runners", settings.scaling.env_runners, defaults, "env_runners")
+    _check_keys("scaling.learners", settings.scaling.learners, defaults, "learners")
+    _check_keys("fault_tolerance", settings.fault_tolerance, defaults, "fault_tolerance")
+    _check_batch_settings(settings)
+    try:
+        build_algorithm_config(settings).validate()
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, KeyError) as err:
+        raise ConfigError(f"RLlib refuses these settings: {one_line(err, 400)}") from None
+
+
+# Old API stack names and what replaced them, for a helpful refusal.
+OLD_NAMES = {
+    "num_workers": "scaling.env_runners.num_env_runners",
+    "num_rollout_workers": "scaling.env_runners.num_env_runners",
+    "num_envs_per_worker": "scaling.env_runners.num_envs_per_env_runner",
+    "remote_worker_envs": "scaling.env_runners.gym_env_vectorize_mode=ASYNC",
+    "num_gpus": "scaling.learners.num_gpus_per_learner",
+    "num_gpus_per_worker": "scaling.env_runners.num_gpus_per_env_runner",
+    "num_cpus_per_worker": "scaling.env_runners.num_cpus_per_env_runner",
+    "train_batch_size": "algo.training.train_batch_size_per_learner",
+    "horizon": "the env's own episode length (env.env_config.episode_length for motif)",
+    "sgd_minibatch_size": "algo.training.minibatch_size",
+    "num_sgd_iter": "algo.training.num_epochs",
+}
+_OLD_STACK_ONLY = {
+    "sample_collector",
+    "remote_worker_envs",
+    "remote_env_batch_wait_ms",
+    "preprocessor_pref",
+    "observation_filter",
+    "enable_tf1_exec_eagerly",
+    "sampler_perf_stats_ema_coef",
+    "exploration_config",
+    "synchronize_filter",
+    "create_env_on_local_worker",
+}
+
+
+def builder_keys(config: AlgorithmConfig, method: str) -> list[str]:
+    """The keyword arguments of a builder method, through the config class hierarchy."""
+    from ray._common.deprecation import DEPRECATED_VALUE
+
+    names: set[str] = set()
+    for klass in type(config).__mro__:
+        builder = klass.__dict__.get(method)
+        if builder is None:
+            continue
+        for name, param in inspect.signature(builder).parameters.items():
+            if (
+                param.kind is inspect.Parameter.KEYWORD_ONLY
+                and param.default is not DEPRECATED_VALUE
+            ):
+                names.add(name)
+    return sorted(names - _RESERVED - _OLD_STACK_ONLY)
+
+
+def _check_keys(
+    where: str, values: Mapping[str, Any], config: AlgorithmConfig, method: str
+) -> None:
+    valid = builder_keys(config, method)
+    for key in values:
+        if key in _RESERVED:
+            raise ConfigError(f"{where}.{key} is set by motif-tune itself; remove it.")
+        if key in valid:
+            continue
+        if key in OLD_NAMES:
+            raise ConfigError(
+                f"{where}.{key} is an old RLlib API stack name; use {OLD_NAMES[key]} instead."
+            )
+        raise ConfigError(
+            f"{where}.{key} is not an RLlib {type(config).__name__}.{method}() setting; "
+            f"valid keys: {', '.join(valid)}."
+        )
+
+
+def _check_batch_settings(settings: Settings) -> None:
+    """The batch rule RLlib applies, said in our settings' names."""
+    scaling = settings.scaling
+    batch, fragment = settings.algo.train_batch_size, scaling.rollout_fragment_length
+    if batch is None or fragment == "auto":
+        return
+    envs, runners = scaling.num_envs_per_env_runner, max(scaling.num_env_runners, 1)
+    per_round = fragment * envs * runners
+    if not batch_is_consistent(batch, per_round):
+        raise ConfigError(
+            f"algo.training.train_batch_size_per_learner ({batch}) must be a whole number of "
+            f"rollout fragments: rollout_fragment_length ({fragment}) x envs per runner ({envs}) "
+            f"x runners ({runners}) = {per_round} steps per round; use a multiple of "
+            f"{per_round} or rollout_fragment_length=auto."
+        )
+
+
+def batch_is_consistent(batch: int, per_round: int) -> bool:
+    """RLlib's rule: whole rounds of sampling reach the batch within 10% of it."""
+    rounds = -(-batch // per_round)
+    return rounds * per_round - batch <= 0.1 * batch

@@ -1,0 +1,94 @@
+"""Searched names, the config paths they set and the values they put there.
+
+The one place that maps a name in a sweep's ``space`` to the composed config:
+a few names have a meaning of their own (``rollout_fragment_length``,
+``train_batch_size``, ``workers_per_gpu``, …); any other name is a config path
+(``algo.training.lr``). The trainable, the resource check and reusing a sweep's
+best values all ask here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from motif_tune.config import ParamSpec, Settings, apply_overrides
+from motif_tune.errors import ConfigError
+
+ROLLOUT_FRAGMENT_LENGTH = "rollout_fragment_length"
+TRAIN_BATCH_SIZE = "train_batch_size"
+WORKERS_PER_GPU = "workers_per_gpu"
+NUM_ENVS_PER_ENV_RUNNER = "num_envs_per_env_runner"
+NUM_ENV_RUNNERS = "num_env_runners"
+# Searched names whose value is transformed on its way into the config.
+DERIVED_PARAMS = {
+    WORKERS_PER_GPU: "scaling.env_runners.num_gpus_per_env_runner",
+}
+PARAM_ALIASES = {
+    ROLLOUT_FRAGMENT_LENGTH: "scaling.env_runners.rollout_fragment_length",
+    TRAIN_BATCH_SIZE: "algo.training.train_batch_size_per_learner",
+    NUM_ENVS_PER_ENV_RUNNER: "scaling.env_runners.num_envs_per_env_runner",
+    NUM_ENV_RUNNERS: "scaling.env_runners.num_env_runners",
+}
+# Config path prefixes the RLlib builders accept new keys under.
+_BUILDER_PATHS = ("algo.training.", "scaling.env_runners.", "scaling.learners.")
+
+
+def param_path(name: str, spec: ParamSpec | None = None) -> str:
+    """The config path a searched name sets (the spec's own path, an alias, or the name)."""
+    if spec is not None and spec.path:
+        return spec.path
+    return DERIVED_PARAMS.get(name) or PARAM_ALIASES.get(name, name)
+
+
+def config_value(name: str, value: Any) -> Any:
+    """The value a searched name puts into the config (workers per GPU -> GPUs per runner)."""
+    if name == WORKERS_PER_GPU:
+        return 1.0 / float(value)
+    return value
+
+
+def trial_overrides(settings: Settings, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Config path -> value for a trial's searched ``values``."""
+    space = settings.sweep.space
+    return {
+        param_path(name, space[name]): config_value(name, value)
+        for name, value in values.items()
+        if name in space
+    }
+
+
+def trial_settings(base: Settings, values: Mapping[str, Any]) -> Settings:
+    """The settings of one trial: the base settings with its searched values applied."""
+    overrides = trial_overrides(base, values)
+    return apply_overrides(base, overrides) if overrides else base
+
+
+def check_space_paths(settings: Settings) -> None:
+    """Every searched name sets a path the composed config has (or a builder accepts)."""
+    composed = OmegaConf.create(settings.composed)
+    for name, spec in settings.sweep.space.items():
+        if name == WORKERS_PER_GPU:
+            _check_workers_per_gpu(settings, spec)
+            continue
+        path = param_path(name, spec)
+        if OmegaConf.select(composed, path) is None and not path.startswith(_BUILDER_PATHS):
+            raise ConfigError(
+                f"sweep.space.{name} names the config path '{path}', which the composed config "
+                "does not have; use a path such as algo.training.lr or "
+                "scaling.env_runners.num_envs_per_env_runner."
+            )
+
+
+def _check_workers_per_gpu(settings: Settings, spec: ParamSpec) -> None:
+    values = spec.choices if spec.type == "categorical" else [spec.low, spec.high]
+    if any(not isinstance(v, int | float) or v <= 0 for v in values or []):
+        raise ConfigError(f"sweep.space.workers_per_gpu values must be > 0, got {values}.")
+    if not settings.scaling.runners_get_gpus:
+        raise ConfigError(
+            f"sweep.space.workers_per_gpu needs env runners with GPUs, but scaling="
+            f"{settings.scaling.name} gives them none; use scaling=local_gpu on a GPU machine "
+            "or scaling=logical_gpus to test GPU packing on CPUs."
+        )

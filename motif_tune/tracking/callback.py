@@ -1,0 +1,104 @@
+"""The Tune callback that records each trial as a nested MLflow run of its sweep.
+
+Writes go through ``MlflowClient`` in batches: one ``log_batch`` per training
+iteration with a chosen set of metrics, params once per trial. The only module
+of :mod:`motif_tune.tracking` that imports ``ray.tune``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mlflow.entities import RunStatus, RunTag
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+from ray.tune import Callback
+
+from motif_tune.tracking.metrics import iteration_metrics
+from motif_tune.tracking.store import (
+    TAG_ROLE,
+    TAG_SWEEP,
+    TAG_TRIAL_ID,
+    TAG_TRIAL_STATUS,
+    log_metrics,
+    log_params,
+)
+from motif_tune.tracking.sweep_run import SweepRun
+
+log = logging.getLogger(__name__)
+
+
+class MLflowTrialCallback(Callback):
+    """A Tune callback recording each trial as a child run of the sweep's parent run."""
+
+    def __init__(self, sweep_run: SweepRun) -> None:
+        self.sweep_run = sweep_run
+        self.client = sweep_run.client
+        self.stop_iterations = sweep_run.settings.stop.get("training_iteration")
+        self._runs: dict[str, str] = {}
+        self._last_step: dict[str, int] = {}
+
+    def setup(self, **info: Any) -> None:
+        """On resume: find the trials' runs again and the last iteration each recorded."""
+        self._runs = self.sweep_run.child_runs()
+        for trial_id, run_id in self._runs.items():
+            history = self.client.get_metric_history(run_id, "training_iteration")
+            self._last_step[trial_id] = max((int(m.step) for m in history), default=0)
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        run_id = self._runs.get(trial.trial_id)
+        if run_id is not None:
+            self.client.update_run(run_id, status="RUNNING")
+            return
+        run = self.client.create_run(
+            self.sweep_run.experiment_id,
+            run_name=trial.trial_id,
+            tags={
+                MLFLOW_PARENT_RUN_ID: self.sweep_run.run_id,
+                TAG_SWEEP: self.sweep_run.settings.run_name,
+                TAG_ROLE: "trial",
+                TAG_TRIAL_ID: trial.trial_id,
+            },
+        )
+        self._runs[trial.trial_id] = run.info.run_id
+        log_params(self.client, run.info.run_id, dict(trial.config))
+
+    def on_trial_result(
+        self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+    ) -> None:
+        run_id = self._runs.get(trial.trial_id)
+        if run_id is None:
+            return
+        step = int(result.get("training_iteration", 0))
+        if step <= self._last_step.get(trial.trial_id, 0):
+            return  # a restored trial repeating iterations its run already holds
+        self._last_step[trial.trial_id] = step
+        log_metrics(self.client, run_id, iteration_metrics(result), step)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        last = trial.last_result or {}
+        done = last.get("training_iteration", 0)
+        stopped_early = bool(self.stop_iterations) and done < self.stop_iterations
+        self._end(trial, "FINISHED", "stopped_early" if stopped_early else "finished")
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        """Delete runs of trials Tune itself lost (started just before a driver was killed,
+        never saved in its experiment state): the resumed sweep ran them afresh."""
+        known = {trial.trial_id for trial in trials}
+        for trial_id, run_id in list(self._runs.items()):
+            if trial_id not in known and self.client.get_run(run_id).info.status == "RUNNING":
+                self.client.delete_run(run_id)
+                del self._runs[trial_id]
+                log.info("Removed the run of trial %s, which the resumed sweep replaced.", trial_id)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._end(trial, "FAILED", "failed")
+
+    def _end(self, trial: Any, status: str, outcome: str) -> None:
+        run_id = self._runs.get(trial.trial_id)
+        if run_id is None:
+            return
+        self.client.log_batch(run_id, tags=[RunTag(TAG_TRIAL_STATUS, outcome)])
+        self.client.set_terminated(
+            run_id, status=RunStatus.to_string(RunStatus.from_string(status))
+        )

@@ -1,0 +1,163 @@
+"""The MLflow store: a client, the experiment, batched writes, the project's run tags,
+and finding a sweep's runs again by tag.
+
+Nothing here imports Ray, so notebooks and the plots read runs through it cheaply.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from mlflow.entities import Metric, Param, Run
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from motif_tune.config import Settings
+from motif_tune.errors import ConfigError
+from motif_tune.results import one_line
+
+log = logging.getLogger(__name__)
+
+TAG_SWEEP = "motif_tune.sweep"
+TAG_ROLE = "motif_tune.role"
+TAG_TRIAL_ID = "motif_tune.trial_id"
+TAG_TRIAL_STATUS = "motif_tune.trial_status"
+TAG_CHECKPOINT_RANK = "motif_tune.checkpoint_rank"
+TAG_CHECKPOINT_SOURCE = "motif_tune.checkpoint_source"
+DEFAULT_EXPERIMENT = "motif_tune"
+_MAX_BATCH = 900
+_PAGE = 1000
+
+
+def check_tracking_server(uri: str, timeout_s: float = 3.0) -> None:
+    """Fail in seconds, not after MLflow's minutes of retries, when no server answers."""
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout_s):
+            return
+    except OSError as err:
+        raise ConfigError(
+            f"tracking.uri '{uri}': no MLflow tracking server answers there "
+            f"({err.strerror or err}); start it (mlflow server --host …) or fix tracking.uri."
+        ) from None
+
+
+def mlflow_client(settings: Settings) -> MlflowClient:
+    """A client for ``tracking.uri``; a local SQLite store gets its folder created."""
+    uri = settings.tracking.uri
+    check_tracking_server(uri)
+    if uri.startswith("sqlite:///"):
+        os.makedirs(os.path.dirname(uri.removeprefix("sqlite:///")) or ".", exist_ok=True)
+    return MlflowClient(tracking_uri=uri)
+
+
+def store_exists(settings: Settings) -> bool:
+    """False for a local SQLite store that was never written (no runs anywhere)."""
+    uri = settings.tracking.uri
+    return not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists()
+
+
+def experiment_id(client: MlflowClient, settings: Settings) -> str:
+    """Get or create the experiment; a new local one keeps artifacts under paths.root."""
+    name = settings.tracking.experiment_name
+    try:
+        existing = client.get_experiment_by_name(name)
+    except Exception as err:  # an unreachable server, a bad URI
+        raise ConfigError(
+            f"tracking.uri '{settings.tracking.uri}' cannot be reached ({one_line(err, 160)}); "
+            "start the tracking server or point tracking.uri at a reachable one."
+        ) from None
+    if existing is not None:
+        return existing.experiment_id
+    location = settings.tracking.artifact_location
+    is_local = settings.tracking.uri.startswith(("sqlite:", "file:", "/"))
+    if location and is_local:
+        os.makedirs(location, exist_ok=True)
+        return client.create_experiment(name, artifact_location=Path(location).resolve().as_uri())
+    return client.create_experiment(name)
+
+
+def run_tags(settings: Settings, role: str) -> dict[str, str]:
+    """The tags of a run of this project: its name, its role and the composed groups."""
+    return {
+        MLFLOW_RUN_NAME: settings.run_name,
+        TAG_ROLE: role,
+        "env": settings.env.name,
+        "algo": settings.algo.name,
+        "scaling": settings.scaling.name,
+    }
+
+
+def log_params(client: MlflowClient, run_id: str, params: Mapping[str, Any]) -> None:
+    items = [Param(k, _param_value(v)) for k, v in params.items()]
+    for start in range(0, len(items), 100):
+        client.log_batch(run_id, params=items[start : start + 100])
+
+
+def log_metrics(client: MlflowClient, run_id: str, metrics: Mapping[str, float], step: int) -> None:
+    now = int(time.time() * 1000)
+    items = [Metric(k, v, now, step) for k, v in metrics.items()]
+    for start in range(0, len(items), _MAX_BATCH):
+        client.log_batch(run_id, metrics=items[start : start + _MAX_BATCH])
+
+
+def sweep_runs(
+    client: MlflowClient, experiment_ids: Iterable[str], sweep: str | None = None, limit: int = 1
+) -> list[Run]:
+    """Parent runs of sweeps, newest first: the one named ``sweep``, or any."""
+    query = f"tags.`{TAG_ROLE}` = 'sweep'"
+    if sweep is not None:
+        query += f" and tags.`{TAG_SWEEP}` = '{sweep}'"
+    return client.search_runs(
+        list(experiment_ids),
+        filter_string=query,
+        order_by=["attributes.start_time DESC"],
+        max_results=limit,
+    )
+
+
+def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list[Run]:
+    """Every run nested under ``parent_run_id``, in trial id order."""
+    query = f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}'"
+    runs: list[Run] = []
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id], filter_string=query, max_results=_PAGE, page_token=token
+        )
+        runs.extend(page)
+        token = page.token
+        if not token:
+            break
+    return sorted(runs, key=lambda r: r.data.tags.get(TAG_TRIAL_ID, r.info.run_name or ""))
+
+
+def git_commit() -> str | None:
+    """The checkout's commit, when the code runs from a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _param_value(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 6000 else text[:5997] + "..."

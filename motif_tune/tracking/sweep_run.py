@@ -1,0 +1,142 @@
+"""MLflow: the parent run of one sweep.
+
+Trials are nested child runs under it (:mod:`motif_tune.tracking.callback`),
+found again by their trial id tag, so a resumed sweep continues its runs
+instead of duplicating them. The parent holds the composed config, the best
+trial's values, the top checkpoints' registry version and the sweep's plots.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import RunTag
+from mlflow.tracking import MlflowClient
+
+from motif_tune.config import Settings
+from motif_tune.results import flatten, fmt
+from motif_tune.tracking.store import (
+    TAG_CHECKPOINT_RANK,
+    TAG_CHECKPOINT_SOURCE,
+    TAG_SWEEP,
+    TAG_TRIAL_ID,
+    child_runs,
+    experiment_id,
+    git_commit,
+    log_params,
+    mlflow_client,
+    run_tags,
+    sweep_runs,
+)
+
+log = logging.getLogger(__name__)
+
+
+class SweepRun:
+    """The parent run of one sweep."""
+
+    def __init__(self, settings: Settings, client: MlflowClient | None = None) -> None:
+        self.settings = settings
+        self.client = client or mlflow_client(settings)
+        self.experiment_id = experiment_id(self.client, settings)
+        self.run_id: str | None = None
+
+    def start(self, overrides: Iterable[str] = ()) -> str:
+        """Create the parent run (or continue the one with this run name)."""
+        existing = self._find_parent()
+        if existing is not None:
+            self.run_id = existing
+            self.client.update_run(existing, status="RUNNING")
+            return existing
+        settings = self.settings
+        tags = run_tags(settings, "sweep") | {
+            TAG_SWEEP: settings.run_name,
+            "sweep": settings.sweep.name,
+            "hydra_overrides": " ".join(overrides)[:5000],
+        }
+        commit = git_commit()
+        if commit:
+            tags["mlflow.source.git.commit"] = commit
+        run = self.client.create_run(self.experiment_id, run_name=settings.run_name, tags=tags)
+        self.run_id = run.info.run_id
+        log_params(self.client, self.run_id, flatten(settings.recorded_config, "."))
+        self.log_config()
+        return self.run_id
+
+    def finish(self, status: str = "FINISHED") -> None:
+        if self.run_id:
+            self.client.set_terminated(self.run_id, status=status)
+
+    def _find_parent(self) -> str | None:
+        runs = sweep_runs(self.client, [self.experiment_id], self.settings.run_name)
+        return runs[0].info.run_id if runs else None
+
+    def log_new_params(self, params: Mapping[str, Any]) -> None:
+        """Log params the run does not hold yet (MLflow params are write-once)."""
+        existing = self.client.get_run(self.run_id).data.params
+        log_params(self.client, self.run_id, {k: v for k, v in params.items() if k not in existing})
+
+    def log_checkpoint(self, trial_id: str, path: str, rank: int, value: float) -> None:
+        """Upload a checkpoint folder to its trial's run (``checkpoint/``) and tag its rank."""
+        run_id = self.child_runs().get(trial_id)
+        if run_id is None:
+            return
+        self.client.log_artifacts(run_id, path, artifact_path="checkpoint")
+        self.client.log_batch(
+            run_id,
+            tags=[RunTag(TAG_CHECKPOINT_RANK, str(rank)), RunTag(TAG_CHECKPOINT_SOURCE, path)],
+        )
+        log.info("Logged checkpoint #%d (%s) of trial %s to MLflow.", rank, fmt(value), trial_id)
+
+    def register_best(self, trial_id: str, model_name: str) -> str:
+        """Register the best trial's uploaded checkpoint as a new model version."""
+        run_id = self.child_runs()[trial_id]
+        try:
+            self.client.get_registered_model(model_name)
+        except Exception:
+            self.client.create_registered_model(
+                model_name, description="Best RLlib checkpoints of motif-tune sweeps."
+            )
+        source = f"{self.client.get_run(run_id).info.artifact_uri}/checkpoint"
+        version = self.client.create_model_version(
+            model_name,
+            source=source,
+            run_id=run_id,
+            tags={
+                TAG_SWEEP: self.settings.run_name,
+                "algo": self.settings.algo.name,
+                "env": self.settings.env.id,
+            },
+            description=f"Best checkpoint of sweep {self.settings.run_name}.",
+        )
+        self.client.set_tag(self.run_id, "registered_model", f"{model_name}/{version.version}")
+        return str(version.version)
+
+    def log_plots(self, study: Any) -> None:
+        """Optimisation history, importances and parallel coordinates as parent artifacts."""
+        from motif_tune.tracking.plots import study_plots, trials_table
+
+        with tempfile.TemporaryDirectory() as folder:
+            paths = study_plots(study, Path(folder), self.settings.sweep.metric)
+            table = Path(folder) / "trials.csv"
+            trials_table(study).to_csv(table, index=False)
+            for path in [*paths, table]:
+                self.client.log_artifact(self.run_id, str(path), artifact_path="plots")
+
+    def log_config(self) -> None:
+        """The composed config as YAML, so a sweep can be re-run from what it recorded."""
+        from omegaconf import OmegaConf
+
+        config = OmegaConf.to_yaml(self.settings.recorded_config)
+        self.client.log_text(self.run_id, config, "config.yaml")
+
+    def child_runs(self) -> dict[str, str]:
+        """trial id -> child run id, for the trials this sweep already recorded."""
+        runs = child_runs(self.client, self.experiment_id, self.run_id)
+        return {
+            r.data.tags[TAG_TRIAL_ID]: r.info.run_id for r in runs if TAG_TRIAL_ID in r.data.tags
+        }
