@@ -28,7 +28,7 @@ test-fast: $(STAMP) ## unit tests only
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
 
 ui: $(STAMP) ## MLflow UI over the default store, on 127.0.0.1
-	@mkdir -p runs
+	@$(BIN)/python -c "from motif_tune.tracking.store import open_store; open_store('$(MLFLOW_STORE)')"
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_STORE) --host 127.0.0.1 --port $(UI_PORT)
 
 lint: $(STAMP)

@@ -13,7 +13,12 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from motif_tune.config.files import check_group_overrides, config_dir, register_sweeps
+from motif_tune.config.files import (
+    check_group_overrides,
+    config_dir,
+    register_sweeps,
+    with_free_form_keys,
+)
 from motif_tune.errors import ConfigError, SweepInterrupted
 
 PROG = "motif-tune"
@@ -136,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         command, overrides = split_command(argv)
         check_group_overrides(overrides)
+        overrides = with_free_form_keys(overrides)
     except ConfigError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -62,3 +62,7 @@ def one_line(err: BaseException | str, limit: int = 200) -> str:
     """A message on one line, cut to ``limit`` characters."""
     text = " ".join(str(err).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# The result key every trial of a sweep reports its score under (Tune, Optuna, ASHA, MLflow).
+OBJECTIVE = "objective"

@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from motif_tune.config import Settings, load_settings
-from motif_tune.config.files import config_dir, register_sweeps
+from motif_tune.config.files import config_dir, register_sweeps, with_free_form_keys
 from motif_tune.run.checks import check_settings
 
 register_sweeps()
@@ -17,7 +17,7 @@ register_sweeps()
 
 def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+        return compose(config_name="config", overrides=with_free_form_keys(overrides))
 
 
 def settings_for(overrides: Sequence[str] = (), command: str = "sweep") -> Settings:

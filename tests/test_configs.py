@@ -68,11 +68,18 @@ def test_tracking_uri_honours_the_environment(monkeypatch):
     assert settings_for().tracking.uri == "http://127.0.0.1:5999"
 
 
-def test_sweep_file_sets_the_stop_rule_and_the_command_line_wins():
-    assert settings_for(["sweep=smoke"]).stop["training_iteration"] == 2
-    assert (
-        settings_for(["sweep=smoke", "stop.training_iteration=5"]).stop["training_iteration"] == 5
-    )
+def test_sweep_file_sets_the_budget_and_the_command_line_wins():
+    settings = settings_for(["sweep=smoke"])
+    assert (settings.sweep.budget.unit, settings.sweep.budget.amount) == ("env_steps", 512)
+    assert settings.stop == {}
+    wider = settings_for(["sweep=smoke", "sweep.budget.env_steps=1024"])
+    assert wider.sweep.budget.amount == 1024
+
+
+def test_stop_rules_need_no_plus_and_a_short_one_is_not_refused():
+    """A quick look at the default sweep: one iteration per trial, no second edit."""
+    settings = settings_for(["stop.training_iteration=1", "stop.env_runners.match_accuracy=0.9"])
+    assert settings.stop == {"training_iteration": 1, "env_runners/match_accuracy": 0.9}
 
 
 def test_run_name_defaults_to_a_timestamp_and_the_composition():

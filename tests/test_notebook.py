@@ -63,6 +63,9 @@ def test_notebook_compares_the_trials_of_a_smoke_sweep(isolated_runs, python_ker
     assert not [out for out in outputs if out.output_type == "error"]
     text = "".join(out.get("text", "") for out in outputs if out.output_type == "stream")
     assert f"Sweep '{SWEEP}'" in text
+    champion = next(line for line in text.splitlines() if line.startswith("Champion: {"))
+    assert "'rollout_fragment_length'" in champion and "'train_batch_size'" in champion
+    assert "Not verified: search score" in text  # the smoke sweep verifies nothing
     data = [out.data for out in outputs if "data" in out]
     tables = [d["text/html"] for d in data if "<table" in d.get("text/html", "")]
     assert len(tables) == 1

@@ -75,8 +75,8 @@ def test_study_plots_leaves_no_figure_open_and_no_style_behind(tmp_path):
 
 @pytest.mark.parametrize(
     ("n_trials", "params"),
-    [(1, ("a", "b")), (12, ("a",))],
-    ids=["one-trial", "one-param"],
+    [(1, ("a", "b")), (3, ("a", "b")), (12, ("a",))],
+    ids=["one-trial", "three-trials", "one-param"],
 )
 def test_importances_are_skipped_when_they_mean_nothing(tmp_path, n_trials, params):
     paths = study_plots(toy_study(n_trials, params), tmp_path, METRIC)

@@ -11,6 +11,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from motif_tune.config.schema import BUDGET_UNITS, is_setting
 from motif_tune.errors import ConfigError
 
 CONFIG_GROUPS = ("env", "algo", "scaling", "tracking", "paths", "sweep")
@@ -50,6 +51,34 @@ def group_choices(group: str) -> list[str]:
     """The files of a config group (``sweep`` reads ``sweeps/``)."""
     folder = sweeps_dir() if group == "sweep" else config_dir() / group
     return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def with_free_form_keys(overrides: Sequence[str]) -> list[str]:
+    """Overrides as Hydra needs them to mean what a user means.
+
+    Keys the schema knows are set or added (Hydra's ``++``), so
+    ``stop.time_total_s=60`` (any result key is a stop rule), a key a sweep file
+    leaves at its default (``sweep.verify.seeds=2``) or a free-form
+    ``env.env_config`` key need no ``+``; unknown keys still reach the schema's
+    one-sentence refusal. A budget unit given on the command line replaces the
+    sweep file's (``sweep.budget.time_s=60`` on a sweep budgeted in env steps).
+    """
+    result = [
+        f"++{o}" if _is_plain_override(o) and is_setting(o.split("=")[0]) else o for o in overrides
+    ]
+    keys = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    if keys & _BUDGET_KEYS:
+        result += [f"++{key}=null" for key in sorted(_BUDGET_KEYS - keys)]
+    return result
+
+
+_BUDGET_KEYS = {f"sweep.budget.{unit}" for unit in BUDGET_UNITS}
+
+
+def _is_plain_override(override: str) -> bool:
+    """``a.b=value``: no Hydra prefix, no package, and not a config group choice."""
+    key = override.split("=", 1)[0]
+    return "=" in override and "." in key and not override.startswith(("+", "~", "-", "hydra"))
 
 
 def check_group_overrides(overrides: Sequence[str]) -> None:

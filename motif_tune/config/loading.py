@@ -98,7 +98,7 @@ def _first_error(err: ValidationError) -> str:
     if kind == "missing":
         return f"Setting '{loc}' is required."
     message = first["msg"].removeprefix("Value error, ")
-    if message.startswith(f"{loc}."):  # a check that names its own full key
+    if message.startswith((f"{loc}.", f"{loc} ")):  # a check that names its own full key
         return f"{message}."
     if re.match(r"[a-z_]+\.[a-z_.]+ ", message):  # a model check naming its own key
         return f"{loc}.{message}."

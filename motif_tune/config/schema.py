@@ -164,8 +164,55 @@ class ParamSpec(_Model):
 
 class SchedulerSettings(_Model):
     type: Literal["fifo", "asha"] = "fifo"
-    grace_period: int = Field(default=1, ge=1)
+    # ASHA's first rung as a fraction of the budget; rungs grow by reduction_factor.
+    grace_fraction: float = Field(default=0.125, gt=0, lt=1)
     reduction_factor: float = Field(default=2, gt=1)
+
+
+class BudgetSettings(_Model):
+    """What one trial may spend, in exactly one unit."""
+
+    env_steps: int | None = Field(default=None, ge=1)
+    time_s: float | None = Field(default=None, gt=0)
+    iterations: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> BudgetSettings:
+        given = [name for name in BUDGET_UNITS if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "sweep.budget needs exactly one of env_steps, time_s or iterations, e.g. "
+                "sweep.budget={env_steps: 20000}"
+            )
+        return self
+
+    @property
+    def unit(self) -> str:
+        return next(name for name in BUDGET_UNITS if getattr(self, name) is not None)
+
+    @property
+    def amount(self) -> float:
+        return float(getattr(self, self.unit))
+
+
+BUDGET_UNITS = ("env_steps", "time_s", "iterations")
+
+
+class ObjectiveSettings(_Model):
+    """How a trial is scored: greedy evaluation on fixed seeds, or a smoothed training metric."""
+
+    by: Literal["evaluation", "smoothed"] = "evaluation"
+    episodes: int = Field(default=200, ge=1)  # evaluation episodes per score
+    num_envs: int = Field(default=8, ge=1)  # evaluation envs (fixed: it decides the episodes)
+    seed: int = 1_000_000  # evaluation env seed, the same for every trial
+    window: int = Field(default=5, ge=1)  # smoothed: mean of the last N reports
+
+
+class VerifySettings(_Model):
+    """The top configurations trained again on fresh seeds; the best mean is the champion."""
+
+    top_k: int = Field(default=3, ge=0)
+    seeds: int = Field(default=3, ge=1)
 
 
 class CheckpointSettings(_Model):
@@ -186,6 +233,9 @@ class SweepSettings(_Model):
     # Random trials before TPE models the space (null: a third of the budget, 3 to 10).
     n_startup_trials: int | None = Field(default=None, ge=1)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    budget: BudgetSettings
+    objective: ObjectiveSettings = Field(default_factory=ObjectiveSettings)
+    verify: VerifySettings = Field(default_factory=VerifySettings)
     space: dict[str, ParamSpec] = Field(default_factory=dict)
     checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)
     max_failures: int = Field(default=0, ge=-1)
@@ -199,6 +249,15 @@ class SweepSettings(_Model):
                 "env_runners/match_accuracy or learners/default_policy/total_loss"
             )
         return value
+
+    @model_validator(mode="after")
+    def _evaluation_scores_an_episode_metric(self) -> SweepSettings:
+        if self.objective.by == "evaluation" and not self.metric.startswith("env_runners/"):
+            raise ValueError(
+                f"sweep.metric ({self.metric}) must be an env_runners/ episode metric to be "
+                "scored by evaluation; use sweep.objective.by=smoothed for other metrics"
+            )
+        return self
 
     @property
     def startup_trials(self) -> int:
@@ -310,3 +369,22 @@ class Settings(_Model):
 
 def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_setting(path: str) -> bool:
+    """``path`` names a field of the schema, or a key inside one of its free-form dicts."""
+    model: type[BaseModel] = Settings
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        field = next(
+            (f for n, f in model.model_fields.items() if part in (n, f.alias) and n != "composed"),
+            None,
+        )
+        if field is None:
+            return False
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        elif i < len(parts) - 1:
+            return getattr(annotation, "__origin__", None) is dict
+    return True

@@ -143,3 +143,42 @@ def gpu_requests(settings: Settings) -> tuple[dict, dict, dict]:
     elif learner_gpus:
         main_process[resource] = learner_gpus  # the local learner lives in the main process
     return env_runners, learners, main_process
+
+
+def evaluate_on_demand(
+    config: AlgorithmConfig,
+    episodes: int,
+    *,
+    explore: bool = False,
+    num_env_runners: int = 0,
+    num_envs: int | None = None,
+    seed: int | None = None,
+) -> AlgorithmConfig:
+    """Give ``config`` an evaluation runner group that plays ``episodes`` episodes per
+    ``Algorithm.evaluate()`` call and never runs on its own.
+
+    The interval only makes RLlib build the group; evaluations happen when asked.
+    With a ``seed``, every evaluation replays the same episodes (RLlib resets the
+    evaluation envs with their seed at each episode-based evaluation).
+    """
+    overrides: dict[str, Any] = {
+        "explore": explore,
+        # RLlib's episode means cover this many episodes; by default only the last 100.
+        "metrics_num_episodes_for_smoothing": episodes,
+        # An env that raises costs its episode, not the evaluation (nor the trial).
+        "restart_failed_sub_environments": True,
+    }
+    if num_envs is not None:
+        overrides["num_envs_per_env_runner"] = num_envs
+    if seed is not None:
+        overrides["seed"] = seed
+    return config.evaluation(
+        evaluation_interval=_ON_DEMAND,
+        evaluation_num_env_runners=num_env_runners,
+        evaluation_duration=episodes,
+        evaluation_duration_unit="episodes",
+        evaluation_config=overrides,
+    )
+
+
+_ON_DEMAND = 10**9

@@ -1,4 +1,4 @@
-"""``train.from_sweep=NAME``: a sweep's best settings, read back from MLflow.
+"""``train.from_sweep=NAME``: a sweep's champion settings, read back from MLflow.
 
 The sweep's MLflow run (role ``sweep``) records the best trial's values as
 ``best.<name>`` params and, for each searched name, the config path it set;
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 log = logging.getLogger(__name__)
+# ``best.*`` params that describe the champion rather than set a value.
+_NOT_VALUES = ("best.trial_id", "best.verified")
 
 
 def settings_from_sweep(
@@ -53,7 +55,7 @@ def settings_from_sweep(
     best = {
         key.removeprefix("best."): parse_param(value)
         for key, value in params.items()
-        if key.startswith("best.") and key != "best.trial_id"
+        if key.startswith("best.") and key not in _NOT_VALUES
     }
     if not best:
         raise ConfigError(

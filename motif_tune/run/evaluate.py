@@ -21,7 +21,7 @@ from motif_tune.config import Settings
 from motif_tune.envs.registry import all_task_metrics
 from motif_tune.results import flatten, fmt, is_number
 from motif_tune.rllib.algorithm import build_algorithm
-from motif_tune.rllib.builder import build_algorithm_config
+from motif_tune.rllib.builder import build_algorithm_config, evaluate_on_demand
 from motif_tune.run.checkpoints import (
     TAG_CHECKPOINT,
     CheckpointSource,
@@ -118,19 +118,10 @@ def run_evaluate(settings: Settings) -> EvalSummary:
 def evaluation_config(settings: Settings) -> AlgorithmConfig:
     """The composed config set up to evaluate: no training runners, an evaluation group."""
     ev = settings.evaluate
-    config = build_algorithm_config(settings)
-    config.env_runners(num_env_runners=0)
-    config.evaluation(
-        evaluation_interval=1,  # creates the evaluation runner group (used by evaluate() only)
-        evaluation_num_env_runners=ev.num_env_runners,
-        evaluation_duration=ev.episodes,
-        evaluation_duration_unit="episodes",
-        evaluation_config={
-            "explore": not ev.deterministic,
-            "metrics_num_episodes_for_smoothing": max(ev.episodes, 1),
-        },
+    config = build_algorithm_config(settings).env_runners(num_env_runners=0)
+    return evaluate_on_demand(
+        config, ev.episodes, explore=not ev.deterministic, num_env_runners=ev.num_env_runners
     )
-    return config
 
 
 def evaluation_metrics(results: Mapping[str, Any]) -> dict[str, float]:

@@ -1,18 +1,21 @@
-"""What a finished sweep found: the best trial, its checkpoints, and their record in MLflow."""
+"""What a finished sweep found: the ranking, the verified finalists and the champion,
+and their record in MLflow."""
 
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from motif_tune.config import Settings
-from motif_tune.results import flatten, fmt
+from motif_tune.results import OBJECTIVE, fmt
+from motif_tune.run.ranking import Finalist, TrialScore
+from motif_tune.search.budget import trial_budget
 from motif_tune.tracking.store import log_metrics
 from motif_tune.tracking.sweep_run import SweepRun
 
 log = logging.getLogger(__name__)
+_SHOWN = 5  # search trials listed in the summary
 
 
 @dataclass
@@ -20,33 +23,49 @@ class SweepSummary:
     """What a finished sweep found."""
 
     run_name: str
-    metric: str
+    objective: str
     mode: str
+    budget: str
     num_trials: int
     num_errored: int
-    best_trial_id: str | None = None
-    best_value: float | None = None
-    best_params: dict[str, Any] = field(default_factory=dict)
-    best_checkpoint: str | None = None
+    ranking: list[TrialScore] = field(default_factory=list)
+    finalists: list[Finalist] = field(default_factory=list)
+    champion: Finalist | None = None
     experiment_path: str = ""
     mlflow_run_id: str | None = None
     tracking_uri: str = ""
     registered_model: str | None = None
 
+    @property
+    def best(self) -> TrialScore | None:
+        """The champion's search trial (the search winner when nothing was verified)."""
+        if self.champion is not None:
+            return self.champion.search
+        return self.ranking[0] if self.ranking else None
+
+    @property
+    def best_checkpoint(self) -> str | None:
+        if self.champion is not None and self.champion.scores:
+            return self.champion.checkpoints[self.champion.best_seed(self.mode)]
+        return self.best.checkpoint if self.best else None
+
     def render(self) -> str:
         lines = [
-            f"Sweep '{self.run_name}': {self.num_trials} trials, {self.num_errored} errored.",
+            f"Sweep '{self.run_name}': {self.num_trials} trials, {self.num_errored} errored; "
+            f"budget {self.budget} per trial; objective: {self.objective} ({self.mode}).",
         ]
-        if self.best_trial_id is None:
-            lines.append(f"No trial reported {self.metric}.")
+        if not self.ranking:
+            lines.append("No trial reported its objective.")
         else:
-            params = ", ".join(f"{k}={fmt(v)}" for k, v in sorted(self.best_params.items()))
-            lines += [
-                f"Best trial {self.best_trial_id}: {self.metric} = {fmt(self.best_value)} "
-                f"({self.mode})",
-                f"  settings:   {params or '(no searched parameters)'}",
-                f"  checkpoint: {self.best_checkpoint or '(none saved)'}",
-            ]
+            lines += ["Search, best first:", *_ranking_table(self.ranking[:_SHOWN])]
+        if self.finalists:
+            seeds = ", ".join(str(s) for s in self.finalists[0].seeds)
+            lines += [f"Verified on fresh seeds ({seeds}) at the full budget:"]
+            lines += _finalists_table(self.finalists)
+        best = self.best
+        if best is not None:
+            lines.append(f"Champion: {_values(best.values)}: {self._champion_score()}")
+            lines.append(f"  checkpoint: {self.best_checkpoint or '(none saved)'}")
             if self.registered_model:
                 lines.append(f"  registered: {self.registered_model}")
         lines += [
@@ -56,81 +75,175 @@ class SweepSummary:
         ]
         return "\n".join(lines)
 
-
-@dataclass(frozen=True)
-class RankedCheckpoint:
-    trial_id: str
-    path: str
-    value: float
-    iteration: int
-
-
-def ranked_checkpoints(results: Any, metric: str, mode: str) -> list[RankedCheckpoint]:
-    """Every kept checkpoint of every trial, best first by the metric it was saved with."""
-    ranked = []
-    for result in results:
-        trial_id = (result.metrics or {}).get("trial_id")
-        for checkpoint, metrics in result.best_checkpoints or []:
-            metrics = flatten(metrics)
-            value = metrics.get(metric)
-            if trial_id and isinstance(value, int | float) and math.isfinite(value):
-                iteration = int(metrics.get("training_iteration", 0))
-                ranked.append(RankedCheckpoint(trial_id, checkpoint.path, float(value), iteration))
-    return sorted(ranked, key=lambda c: c.value, reverse=(mode == "max"))
+    def _champion_score(self) -> str:
+        champion = self.champion
+        baseline = next((f for f in self.finalists if f.search.baseline), None)
+        if champion is None:
+            best = self.best
+            assert best is not None
+            text = f"{fmt(best.objective)} in the search (not verified)"
+            base = next((s for s in self.ranking if s.baseline), None)
+            if base is not None and base is not best:
+                text += f"; the baseline scored {fmt(base.objective)}"
+            return text + "."
+        text = f"{_spread(champion)} over {len(champion.scores)} seeds"
+        if baseline is champion:
+            return text + "; no searched setting beat the composed config's own values."
+        if baseline is not None:
+            gain = champion.mean - baseline.mean
+            text += f"; the baseline scores {_spread(baseline)} ({gain:+.3f})"
+        return text + "."
 
 
-def summarise(settings: Settings, results: Any, sweep_run: SweepRun) -> SweepSummary:
-    sweep = settings.sweep
+def _ranking_table(scores: list[TrialScore]) -> list[str]:
+    rows = [
+        ("#", "trial", "settings", "objective", "spent"),
+        *(
+            (
+                str(rank),
+                s.trial_id + (" (baseline)" if s.baseline else ""),
+                _values(s.values),
+                fmt(s.objective),
+                f"{s.spent:,.0f}" + ("" if s.finished else " (stopped early)"),
+            )
+            for rank, s in enumerate(scores, start=1)
+        ),
+    ]
+    return _table(rows)
+
+
+def _finalists_table(finalists: list[Finalist]) -> list[str]:
+    rows = [
+        ("#", "settings", "search", "verified", "per seed"),
+        *(
+            (
+                str(f.rank),
+                _values(f.values) + (" (baseline)" if f.search.baseline else ""),
+                fmt(f.search.objective),
+                _spread(f),
+                " ".join(fmt(s) for s in f.scores),
+            )
+            for f in finalists
+        ),
+    ]
+    return _table(rows)
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def _values(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={fmt(v)}" for k, v in sorted(values.items())) or "(nothing searched)"
+
+
+def _spread(finalist: Finalist) -> str:
+    return f"{fmt(finalist.mean)} ± {finalist.std:.3f}"
+
+
+def objective_description(settings: Settings) -> str:
+    objective, metric = settings.sweep.objective, settings.sweep.metric
+    if objective.by == "evaluation":
+        return f"{metric} of a greedy evaluation over {objective.episodes} fixed-seed episodes"
+    return f"{metric}, mean of the last {objective.window} reports"
+
+
+def summarise(
+    settings: Settings,
+    results: Any,
+    ranking: list[TrialScore],
+    finalists: list[Finalist],
+    champion: Finalist | None,
+    sweep_run: SweepRun,
+) -> SweepSummary:
+    """The summary of a finished sweep, recorded in MLflow as it is made."""
     summary = SweepSummary(
         run_name=settings.run_name,
-        metric=sweep.metric,
-        mode=sweep.mode,
+        objective=objective_description(settings),
+        mode=settings.sweep.mode,
+        budget=trial_budget(settings).describe(),
         num_trials=len(results),
         num_errored=results.num_errors,
+        ranking=ranking,
+        finalists=finalists,
+        champion=champion,
         experiment_path=str(results.experiment_path),
         mlflow_run_id=sweep_run.run_id,
         tracking_uri=settings.tracking.uri,
     )
-    try:
-        # Ranked by each trial's last result: what Optuna and ASHA judged the trial by.
-        best = results.get_best_result(metric=sweep.metric, mode=sweep.mode, scope="last")
-    except RuntimeError:
-        return summary
-    value = flatten(best.metrics or {}).get(sweep.metric)
-    if not isinstance(value, int | float) or not math.isfinite(value):
-        return summary
-    summary.best_trial_id = best.metrics.get("trial_id")
-    summary.best_value = value
-    summary.best_params = dict(best.config or {})
-    ranked = ranked_checkpoints(results, sweep.metric, sweep.mode)
-    # The best trial's best checkpoint first (it is the one registered), then the rest.
-    own = [c for c in ranked if c.trial_id == summary.best_trial_id]
-    checkpoints = own[:1] + [c for c in ranked if c not in own[:1]]
-    summary.best_checkpoint = checkpoints[0].path if checkpoints else None
-    _record_outcome(settings, sweep_run, summary, checkpoints)
+    if summary.best is not None:
+        _record_outcome(settings, sweep_run, summary)
     return summary
 
 
-def _record_outcome(
-    settings: Settings,
-    sweep_run: SweepRun,
-    summary: SweepSummary,
-    checkpoints: list[RankedCheckpoint],
-) -> None:
-    """The best trial, the top checkpoints, the registry version and the plots, in MLflow."""
-    sweep = settings.sweep
-    best_params = {f"best.{k}": v for k, v in summary.best_params.items()}
-    sweep_run.log_new_params(best_params | {"best.trial_id": summary.best_trial_id})
-    log_metrics(sweep_run.client, sweep_run.run_id, {f"best/{sweep.metric}": summary.best_value}, 0)
-    top = checkpoints[: sweep.checkpoint.log_top_k]
-    for rank, checkpoint in enumerate(top, start=1):
-        sweep_run.log_checkpoint(checkpoint.trial_id, checkpoint.path, rank, checkpoint.value)
+def _record_outcome(settings: Settings, sweep_run: SweepRun, summary: SweepSummary) -> None:
+    """The champion's values and scores, the top checkpoints, the registry and the plots."""
+    best, champion = summary.best, summary.champion
+    assert best is not None
+    params = {f"best.{k}": v for k, v in best.values.items()}
+    params |= {"best.trial_id": best.trial_id, "best.verified": champion is not None}
+    sweep_run.log_new_params(params)
+    metrics = {f"best/{OBJECTIVE}": best.objective}
+    if champion is not None:
+        metrics["champion/objective_mean"] = champion.mean
+        metrics["champion/objective_std"] = champion.std
+        sweep_run.log_verification(_finalist_rows(summary.finalists), settings.sweep.metric)
+    log_metrics(sweep_run.client, sweep_run.run_id, metrics, 0)
+    top = _checkpoints_to_upload(summary, settings.sweep.checkpoint.log_top_k)
+    for rank, (trial_id, path, value) in enumerate(top, start=1):
+        sweep_run.log_checkpoint(trial_id, path, rank, value)
     if top and settings.tracking.registered_model:
-        version = sweep_run.register_best(top[0].trial_id, settings.tracking.registered_model)
-        summary.registered_model = f"models:/{settings.tracking.registered_model}/{version}"
+        tags = {"objective": fmt(best.objective), "search_trial_id": best.trial_id}
+        if champion is not None:
+            tags |= {
+                "objective_mean": fmt(champion.mean),
+                "objective_std": f"{champion.std:.4f}",
+                "seeds": ",".join(str(s) for s in champion.seeds),
+                "scores": ",".join(fmt(s) for s in champion.scores),
+            }
+        version = sweep_run.register_champion(top[0][0], settings.tracking.registered_model, tags)
+        summary.registered_model = (
+            f"models:/{settings.tracking.registered_model}/{version} (alias @champion)"
+        )
     study = _searcher_study(summary.experiment_path)
     if study is not None:
         sweep_run.log_plots(study)
+
+
+def _finalist_rows(finalists: list[Finalist]) -> list[dict[str, Any]]:
+    return [
+        {
+            "rank": f.rank,
+            "label": _values(f.values) + (" (baseline)" if f.search.baseline else ""),
+            **f.values,
+            "search_trial_id": f.search.trial_id,
+            "search": f.search.objective,
+            "mean": f.mean,
+            "std": f.std,
+            "seeds": f.seeds,
+            "scores": f.scores,
+            "verify_trial_ids": f.trial_ids,
+        }
+        for f in finalists
+    ]
+
+
+def _checkpoints_to_upload(summary: SweepSummary, k: int) -> list[tuple[str, str, float]]:
+    """(trial id, path, score) of the champion's best-seed checkpoint, then the search's best."""
+    picked: list[tuple[str, str, float]] = []
+    champion = summary.champion
+    if champion is not None and champion.scores:
+        i = champion.best_seed(summary.mode)
+        if champion.checkpoints[i]:
+            picked.append((champion.trial_ids[i], champion.checkpoints[i], champion.scores[i]))
+    for score in summary.ranking:
+        if score.checkpoint and all(score.trial_id != p[0] for p in picked):
+            picked.append((score.trial_id, score.checkpoint, score.objective))
+    return picked[:k]
 
 
 def _searcher_study(experiment_path: str):

@@ -8,6 +8,15 @@ from typing import Any
 
 from motif_tune.config import Settings, load_settings
 from motif_tune.errors import ConfigError, SweepInterrupted
+from motif_tune.results import OBJECTIVE
+from motif_tune.run.ranking import (
+    champion_of,
+    choose_finalists,
+    record_verification,
+    trial_scores,
+    verification_points,
+    verification_seeds,
+)
 from motif_tune.run.ray_session import (
     check_reachable,
     local_cpus,
@@ -16,9 +25,11 @@ from motif_tune.run.ray_session import (
     stop_ray,
 )
 from motif_tune.run.resources import check_sweep_fits, local_cluster
-from motif_tune.run.summary import SweepSummary, summarise
+from motif_tune.run.summary import SweepSummary, objective_description, summarise
 from motif_tune.run.trainable import make_trainable
 from motif_tune.search import SearchSpace
+from motif_tune.search.budget import budget_notices, trial_budget
+from motif_tune.search.params import baseline_values
 from motif_tune.search.schedulers import make_scheduler, make_searcher
 from motif_tune.tracking.callback import MLflowTrialCallback
 from motif_tune.tracking.sweep_run import SweepRun
@@ -27,6 +38,8 @@ log = logging.getLogger(__name__)
 
 
 SETTINGS_FILE = "motif_tune.yaml"
+# The verification trials' Tune experiment is the sweep's name with this suffix.
+VERIFY_SUFFIX = "-verify"
 
 
 def is_local(storage_path: str) -> bool:
@@ -52,7 +65,7 @@ def run_sweep(settings: Settings, overrides: list[str] | tuple[str, ...] = ()) -
         if is_local(settings.storage_path):
             experiment.mkdir(parents=True)
             (experiment / SETTINGS_FILE).write_text(_settings_yaml(settings))
-        return _tuner(settings, space, concurrency, sweep_run)
+        return _search_tuner(settings, space, concurrency, sweep_run)
 
     return _execute(settings, overrides, new_tuner)
 
@@ -105,9 +118,9 @@ def _settings_yaml(settings: Settings) -> str:
 
 
 def _execute(
-    settings: Settings, overrides: list[str] | tuple[str, ...], make_tuner: Any
+    settings: Settings, overrides: list[str] | tuple[str, ...], search_tuner: Any
 ) -> SweepSummary:
-    """Check resources, start Ray and the MLflow parent run, fit, summarise."""
+    """Check resources, start Ray and the MLflow parent run, search, verify, summarise."""
     address = ray_address(settings)
     if address is None:
         check_sweep_fits(settings, local_cluster(settings, local_cpus(settings)))
@@ -121,9 +134,18 @@ def _execute(
         sweep_run.start(overrides)
         status = "FAILED"
         try:
-            results = make_tuner(concurrency, sweep_run).fit()
-            _raise_if_interrupted(settings, results)
-            summary = summarise(settings, results, sweep_run)
+            results = search_tuner(concurrency, sweep_run).fit()
+            _raise_if_interrupted(settings, results, settings.sweep.num_samples)
+            mode, budget = settings.sweep.mode, trial_budget(settings)
+            ranking = trial_scores(results, budget, mode, baseline=_baseline(settings))
+            finalists, champion = choose_finalists(ranking, settings), None
+            if finalists:
+                points = verification_points(finalists, verification_seeds(settings))
+                verified = _verification_tuner(settings, points, concurrency, sweep_run).fit()
+                _raise_if_interrupted(settings, verified, len(points))
+                record_verification(finalists, verified, budget, mode)
+                champion = champion_of(finalists, mode)
+            summary = summarise(settings, results, ranking, finalists, champion, sweep_run)
             status = "FINISHED"
             return summary
         except (SweepInterrupted, KeyboardInterrupt):
@@ -133,6 +155,12 @@ def _execute(
             sweep_run.finish(status)
     finally:
         stop_ray(settings)
+
+
+def _baseline(settings: Settings) -> dict[str, Any] | None:
+    """The searched values of the sweep's first trial: the composed config's own."""
+    values = baseline_values(settings)
+    return SearchSpace(settings).resolve(values) if values else None
 
 
 def _announce(settings: Settings, cluster: dict, need: Any, concurrency: int) -> None:
@@ -145,63 +173,133 @@ def _announce(settings: Settings, cluster: dict, need: Any, concurrency: int) ->
             cluster.get(settings.scaling.gpu_resource, 0),
             settings.scaling.gpu_resource,
         )
+    for notice in budget_notices(settings):
+        log.warning(notice)
+    verify = settings.sweep.verify
     log.info(
-        "Sweep '%s': %d trials of %s %s on %s; the smallest trial needs %s; %d at a time.",
+        "Sweep '%s': %d trials of %s %s on %s, %s each, scored by %s; then the top %d "
+        "(and the baseline) on %d fresh seeds. The smallest trial needs %s; %d at a time.",
         settings.run_name,
         settings.sweep.num_samples,
         settings.algo.name,
         settings.env.name,
         settings.scaling.name,
+        trial_budget(settings).describe(),
+        objective_description(settings),
+        verify.top_k,
+        verify.seeds,
         need.describe(),
         concurrency,
     )
 
 
-def _raise_if_interrupted(settings: Settings, results: Any) -> None:
+def _raise_if_interrupted(settings: Settings, results: Any, planned: int) -> None:
     analysis = getattr(results, "_experiment_analysis", None)
     trials = list(getattr(analysis, "trials", []) or [])
     done = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
-    if trials and len(done) >= settings.sweep.num_samples:
+    if trials and len(done) >= planned:
         return
     raise SweepInterrupted(
-        f"Sweep '{settings.run_name}' stopped with {len(done)} of {settings.sweep.num_samples} "
-        f"trials finished; continue it with: motif-tune resume run_name={settings.run_name}"
+        f"Sweep '{settings.run_name}' stopped with {len(done)} of {planned} "
+        f"{'trials' if planned == settings.sweep.num_samples else 'verification trials'} "
+        f"finished; continue it with: motif-tune resume run_name={settings.run_name}"
     )
 
 
-def _tuner(settings: Settings, space: SearchSpace, concurrency: int, sweep_run: SweepRun):
+def _search_tuner(settings: Settings, space: SearchSpace, concurrency: int, sweep_run: SweepRun):
+    from ray import tune
+
+    first = _baseline(settings)
+    if first is None:
+        log.info("The composed config's values are not in the search space: no baseline trial.")
+    return _tuner(
+        settings,
+        settings.run_name,
+        tune.TuneConfig(
+            search_alg=make_searcher(settings, space, first),
+            scheduler=make_scheduler(settings),
+            num_samples=settings.sweep.num_samples,
+            max_concurrent_trials=concurrency,
+        ),
+        MLflowTrialCallback(sweep_run, role="trial"),
+    )
+
+
+def _verification_tuner(
+    settings: Settings, points: list[dict[str, Any]], concurrency: int, sweep_run: SweepRun
+):
+    """Each finalist from scratch on each fresh seed, as trials of their own experiment."""
+    from ray import tune
+    from ray.tune.search import BasicVariantGenerator
+
+    callback = MLflowTrialCallback(sweep_run, role="verify")
+    name = f"{settings.run_name}{VERIFY_SUFFIX}"
+    path = f"{settings.storage_path.rstrip('/')}/{name}"
+    if tune.Tuner.can_restore(path):
+        log.info("Continuing the verification in %s.", path)
+        return tune.Tuner.restore(
+            path,
+            trainable=make_trainable(settings),
+            resume_unfinished=True,
+            resume_errored=True,
+            param_space=_keys_of(points),
+        )
+    log.info("Verifying %d configurations on fresh seeds: %d trials.", len(points), len(points))
+    return _tuner(
+        settings,
+        name,
+        tune.TuneConfig(
+            search_alg=BasicVariantGenerator(points_to_evaluate=points),
+            num_samples=len(points),
+            max_concurrent_trials=concurrency,
+        ),
+        callback,
+        param_space=_keys_of(points),
+    )
+
+
+def _keys_of(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """A param space with the keys the points fill in, trial by trial (Tune needs them)."""
+    from ray import tune
+
+    return {key: tune.choice(sorted({p[key] for p in points})) for key in points[0]}
+
+
+def _tuner(
+    settings: Settings,
+    name: str,
+    tune_config: Any,
+    callback: Any,
+    param_space: dict[str, Any] | None = None,
+):
+    """A Tuner of this sweep's trainable: stop at the budget, checkpoints by objective."""
     from ray import tune
 
     sweep = settings.sweep
     if is_local(settings.storage_path):
         Path(settings.storage_path).mkdir(parents=True, exist_ok=True)
-    tune_config = tune.TuneConfig(
-        metric=sweep.metric,
-        mode=sweep.mode,
-        search_alg=make_searcher(settings, space),
-        scheduler=make_scheduler(settings),
-        num_samples=sweep.num_samples,
-        max_concurrent_trials=concurrency,
-        trial_name_creator=_trial_name,
-        trial_dirname_creator=_trial_name,
-    )
+    tune_config.metric, tune_config.mode = OBJECTIVE, sweep.mode
+    tune_config.trial_name_creator = tune_config.trial_dirname_creator = _trial_name
     run_config = tune.RunConfig(
-        name=settings.run_name,
+        name=name,
         storage_path=settings.storage_path,
-        stop=dict(settings.stop),
+        stop={**settings.stop, **trial_budget(settings).stop_rule()},
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=sweep.checkpoint.num_to_keep,
-            checkpoint_score_attribute=sweep.metric,
+            checkpoint_score_attribute=OBJECTIVE,
             checkpoint_score_order=sweep.mode,
             checkpoint_frequency=sweep.checkpoint.frequency,
             checkpoint_at_end=True,
         ),
         failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
-        callbacks=[MLflowTrialCallback(sweep_run)],
+        callbacks=[callback],
         verbose=settings.logging.tune_verbose,
     )
     return tune.Tuner(
-        make_trainable(settings), param_space={}, tune_config=tune_config, run_config=run_config
+        make_trainable(settings),
+        param_space=param_space or {},
+        tune_config=tune_config,
+        run_config=run_config,
     )
 
 

@@ -44,6 +44,7 @@ from motif_tune.run.checkpoints import (
 )
 from motif_tune.run.ray_session import ray_session
 from motif_tune.run.resources import check_fits_locally
+from motif_tune.search.budget import trial_budget
 from motif_tune.tracking.metrics import iteration_metrics
 from motif_tune.tracking.store import (
     experiment_id,
@@ -108,7 +109,6 @@ class TrainSummary:
 
 def run_train(settings: Settings, overrides: Sequence[str] = ()) -> TrainSummary:
     """Train the composed config (optionally from a checkpoint or a sweep's best settings)."""
-    _check_stop_rule(settings)
     sweep_values: dict[str, Any] = {}
     if settings.train.from_sweep:
         settings, sweep_values = settings_from_sweep(settings, None, overrides)
@@ -162,6 +162,7 @@ def _train_loop(
     algo: Algorithm, settings: Settings, run_dir: Path, client: MlflowClient, run_id: str
 ) -> tuple[dict[str, float], Path]:
     """Train until the stop rule; returns the last metrics and the final checkpoint."""
+    stop = train_stop_rule(settings)
     frequency = settings.train.checkpoint_frequency
     keep = settings.train.num_checkpoints_to_keep
     saved: list[Path] = []
@@ -174,8 +175,8 @@ def _train_loop(
         print(progress_line(iteration, metrics), flush=True)
         if not warned:
             warned = True
-            _warn_unknown_stop_keys(settings.stop, result)
-        done = stop_reached(settings.stop, result)
+            _warn_unknown_stop_keys(stop, result)
+        done = stop_reached(stop, result)
         if done or (frequency and iteration % frequency == 0):
             saved.append(save_checkpoint(algo, run_dir, settings, run_id))
             prune_checkpoints(saved, keep)
@@ -202,12 +203,9 @@ def stop_reached(stop: Mapping[str, float], result: Mapping[str, Any]) -> bool:
     return any(is_number(flat.get(key)) and flat[key] >= limit for key, limit in stop.items())
 
 
-def _check_stop_rule(settings: Settings) -> None:
-    if not settings.stop:
-        raise ConfigError(
-            "stop names no rule, so training would never end; set e.g. "
-            "stop.training_iteration=10 or stop.time_total_s=600."
-        )
+def train_stop_rule(settings: Settings) -> dict[str, float]:
+    """The ``stop`` rules, or else one trial's budget of the composed sweep."""
+    return dict(settings.stop) or trial_budget(settings).stop_rule()
 
 
 def _warn_unknown_stop_keys(stop: Mapping[str, float], result: Mapping[str, Any]) -> None:

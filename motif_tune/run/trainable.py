@@ -1,58 +1,111 @@
-"""The Tune trainable: the chosen RLlib Algorithm, fed a trial's searched values.
+"""The Tune trainable: the chosen RLlib Algorithm, fed a trial's searched values,
+scored by one ``objective`` in every result.
 
 Tune's config for a trial holds only the searched values under readable names
-(``rollout_fragment_length``, ``train_batch_size``, …). The trainable applies
-them to the composed settings, validates once more, and builds the full
-``AlgorithmConfig``. So Tune, Optuna and MLflow see a handful of meaningful
-parameters instead of RLlib's 300 keys, and no RLlib-internal names
+(``rollout_fragment_length``, ``train_batch_size``, …; ``seed`` for
+verification). The trainable applies them to the composed settings and builds
+the full ``AlgorithmConfig``. So Tune, Optuna and MLflow see a handful of
+meaningful parameters instead of RLlib's 300 keys, and no RLlib-internal names
 (``_train_batch_size_per_learner``) leak into results.
+
+The score is either a greedy evaluation on fixed seeds, played at the first
+iteration, at each of ASHA's rungs and at the end of the budget (the same
+episodes for every trial), or the mean of the last few training reports.
+Between evaluations the last score stands, so every result carries one.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections import deque
+from typing import TYPE_CHECKING, Any
 
 from motif_tune.config import Settings
-from motif_tune.results import nested_get, nested_set
-from motif_tune.rllib.builder import algorithm_class, build_algorithm_config
+from motif_tune.results import OBJECTIVE, is_number, nested_get
+from motif_tune.rllib.builder import algorithm_class, build_algorithm_config, evaluate_on_demand
+from motif_tune.search.budget import Budget, trial_budget
 from motif_tune.search.params import trial_settings
+
+if TYPE_CHECKING:
+    from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+
+
+def trial_config(base: Settings, values: dict[str, Any]) -> AlgorithmConfig:
+    """One trial's ``AlgorithmConfig``: its values applied, its scoring evaluation added."""
+    settings = trial_settings(base, values)
+    config = build_algorithm_config(settings)
+    objective = base.sweep.objective
+    if objective.by == "evaluation":
+        evaluate_on_demand(
+            config, objective.episodes, num_envs=objective.num_envs, seed=objective.seed
+        )
+    return config
+
+
+class Scorer:
+    """Turns a trial's results into its objective, evaluating when the budget says so."""
+
+    def __init__(self, settings: Settings, budget: Budget) -> None:
+        self.metric = settings.sweep.metric
+        self.objective = settings.sweep.objective
+        self.budget = budget
+        self.value = math.nan
+        self.progress: float | None = None  # budget spent at the last result
+        self.window: deque[float] = deque(maxlen=self.objective.window)
+
+    def evaluation_due(self, progress: float) -> bool:
+        """First result after (re)start, a rung crossed, or the budget reached."""
+        before, self.progress = self.progress, progress
+        if before is None or progress >= self.budget.amount:
+            return True
+        return any(before < rung <= progress for rung in self.budget.milestones)
+
+    def score(self, result: dict, evaluate: Any) -> float:
+        if self.objective.by == "smoothed":
+            value = nested_get(result, self.metric)
+            if is_number(value) and math.isfinite(value):
+                self.window.append(float(value))
+            if self.window:
+                self.value = sum(self.window) / len(self.window)
+            return self.value
+        if self.evaluation_due(float(nested_get(result, self.budget.result_key) or 0)):
+            result["evaluation"] = evaluate()
+            value = nested_get(result["evaluation"], self.metric)
+            if is_number(value) and math.isfinite(value):
+                self.value = float(value)
+        return self.value
 
 
 def make_trainable(base: Settings) -> type:
     """A subclass of the configured RLlib Algorithm that builds its config from ``base``."""
     algo_cls = algorithm_class(base.algo.name)
-    metric = base.sweep.metric
+    budget = trial_budget(base)
 
     class MotifTrial(algo_cls):  # type: ignore[misc, valid-type]
         @classmethod
         def default_resource_request(cls, config: Any):
             try:
-                values = {k: v for k, v in dict(config or {}).items() if not k.startswith("__")}
-                algo_config = build_algorithm_config(trial_settings(base, values))
+                algo_config = trial_config(base, _values(config))
             except Exception:  # the trial itself reports the error, not Tune's controller
                 algo_config = build_algorithm_config(base)
             return algo_cls.default_resource_request(algo_config.to_dict())
 
         def __init__(self, config: Any = None, **kwargs: Any) -> None:
-            self._searched = {k: v for k, v in dict(config or {}).items() if not k.startswith("__")}
-            algo_config = build_algorithm_config(trial_settings(base, self._searched))
-            super().__init__(config=algo_config, **kwargs)
+            self._searched = _values(config)
+            self._scorer = Scorer(base, budget)
+            super().__init__(config=trial_config(base, self._searched), **kwargs)
 
         def train(self) -> dict:
-            """One iteration; the objective is always present (carried forward, else NaN).
+            """One iteration, its score under ``objective`` (and the evaluation, when one ran).
 
-            An iteration in which no episode finished (an env runner crashed and was
-            restarted, say) reports no episode return. Tune would treat that as a
-            misspelled metric and end the whole sweep; the last value stands in instead.
+            RLlib repeats the last evaluation's numbers in later results; they are
+            dropped, so an ``evaluation/`` key always means an evaluation of this
+            iteration. Evaluation time is not counted in ``time_total_s``.
             """
             result = super().train()
+            result.pop("evaluation", None)
             result["node_id"] = _node_id()  # which node of the cluster ran this trial
-            value = nested_get(result, metric)
-            if value is None:
-                nested_set(result, metric, getattr(self, "_last_objective", math.nan))
-            else:
-                self._last_objective = value
+            result[OBJECTIVE] = self._scorer.score(result, self.evaluate)
             return result
 
         def get_auto_filled_metrics(self, *args: Any, **kwargs: Any) -> dict:
@@ -65,6 +118,10 @@ def make_trainable(base: Settings) -> type:
 
     MotifTrial.__name__ = MotifTrial.__qualname__ = algo_cls.__name__
     return MotifTrial
+
+
+def _values(config: Any) -> dict[str, Any]:
+    return {k: v for k, v in dict(config or {}).items() if not k.startswith("__")}
 
 
 def _node_id() -> str:

@@ -2,16 +2,13 @@
 
 from motif_tune.config import Settings
 from motif_tune.search.params import check_space_paths
-from motif_tune.search.schedulers import check_scheduler
 from motif_tune.search.space import SearchSpace
 
 
 def check_sweep(settings: Settings) -> SearchSpace:
-    """Check a sweep's space and scheduler before anything starts; returns its space."""
+    """Check a sweep's space before anything starts; returns it."""
     check_space_paths(settings)
-    space = SearchSpace(settings)
-    check_scheduler(settings)
-    return space
+    return SearchSpace(settings)
 
 
 __all__ = ["SearchSpace", "check_sweep"]

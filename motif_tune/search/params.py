@@ -17,6 +17,8 @@ from omegaconf import OmegaConf
 from motif_tune.config import ParamSpec, Settings, apply_overrides
 from motif_tune.errors import ConfigError
 
+# A trial's seed (verification retrains a configuration on several).
+SEED = "seed"
 ROLLOUT_FRAGMENT_LENGTH = "rollout_fragment_length"
 TRAIN_BATCH_SIZE = "train_batch_size"
 WORKERS_PER_GPU = "workers_per_gpu"
@@ -51,19 +53,46 @@ def config_value(name: str, value: Any) -> Any:
 
 
 def trial_overrides(settings: Settings, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Config path -> value for a trial's searched ``values``."""
+    """Config path -> value for a trial's searched ``values`` (and its ``seed``)."""
     space = settings.sweep.space
-    return {
+    overrides = {
         param_path(name, space[name]): config_value(name, value)
         for name, value in values.items()
         if name in space
     }
+    if SEED in values:
+        overrides[SEED] = int(values[SEED])
+    return overrides
 
 
 def trial_settings(base: Settings, values: Mapping[str, Any]) -> Settings:
     """The settings of one trial: the base settings with its searched values applied."""
     overrides = trial_overrides(base, values)
     return apply_overrides(base, overrides) if overrides else base
+
+
+def baseline_values(settings: Settings) -> dict[str, Any]:
+    """The composed config's own values of the searched names: the sweep's first trial.
+
+    Names whose composed value the space cannot take (a choice not offered, no value
+    at all) are left for the sampler.
+    """
+    composed = OmegaConf.create(settings.composed)
+    scaling, batch = settings.scaling, settings.algo.train_batch_size
+    values: dict[str, Any] = {}
+    for name, spec in settings.sweep.space.items():
+        if name == ROLLOUT_FRAGMENT_LENGTH and scaling.rollout_fragment_length == "auto":
+            parallel = scaling.num_envs_per_env_runner * max(scaling.num_env_runners, 1)
+            value = batch // parallel if batch else None
+        elif name == WORKERS_PER_GPU:
+            gpus = scaling.num_gpus_per_env_runner
+            value = round(1 / gpus) if gpus else None
+        else:
+            value = OmegaConf.select(composed, param_path(name, spec))
+        if value is None or (spec.type == "categorical" and value not in (spec.choices or [])):
+            continue
+        values[name] = value
+    return values
 
 
 def check_space_paths(settings: Settings) -> None:

@@ -1,11 +1,17 @@
-"""The searcher and the scheduler of a sweep, made from its settings."""
+"""The searcher and the scheduler of a sweep, made from its settings.
+
+Both judge trials by the one score every trial reports, ``objective``; ASHA's
+rungs count the budget's own unit (env steps, seconds or iterations).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from motif_tune.config import Settings
-from motif_tune.errors import ConfigError
+from motif_tune.results import OBJECTIVE
+from motif_tune.search.budget import trial_budget
 
 if TYPE_CHECKING:
     from ray.tune.schedulers import TrialScheduler
@@ -14,8 +20,13 @@ if TYPE_CHECKING:
     from motif_tune.search.space import SearchSpace
 
 
-def make_searcher(settings: Settings, space: SearchSpace) -> Searcher:
-    """Optuna over the define-by-run space: TPE (seeded), or random sampling."""
+def make_searcher(
+    settings: Settings, space: SearchSpace, first: Mapping[str, Any] | None = None
+) -> Searcher:
+    """Optuna over the define-by-run space: TPE (seeded), or random sampling.
+
+    ``first`` (the composed config's own values) is the first trial proposed.
+    """
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
@@ -28,29 +39,25 @@ def make_searcher(settings: Settings, space: SearchSpace) -> Searcher:
         sampler = optuna.samplers.TPESampler(
             seed=sweep.seed, n_startup_trials=sweep.startup_trials, constant_liar=True
         )
-    return OptunaSearch(space=space, metric=sweep.metric, mode=sweep.mode, sampler=sampler)
-
-
-def make_scheduler(settings: Settings) -> TrialScheduler:
-    """FIFO, or ASHA with rungs counted in training iterations."""
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-
-    spec = settings.sweep.scheduler
-    if spec.type == "fifo":
-        return FIFOScheduler()
-    return ASHAScheduler(
-        time_attr="training_iteration",
-        max_t=int(settings.stop.get("training_iteration", 100)),
-        grace_period=spec.grace_period,
-        reduction_factor=spec.reduction_factor,
+    return OptunaSearch(
+        space=space,
+        metric=OBJECTIVE,
+        mode=sweep.mode,
+        sampler=sampler,
+        points_to_evaluate=[dict(first)] if first else None,
     )
 
 
-def check_scheduler(settings: Settings) -> None:
-    """ASHA needs room between its grace period and the trials' end."""
-    scheduler, max_t = settings.sweep.scheduler, settings.stop.get("training_iteration")
-    if scheduler.type == "asha" and max_t is not None and scheduler.grace_period >= max_t:
-        raise ConfigError(
-            f"sweep.scheduler.grace_period ({scheduler.grace_period}) must be below "
-            f"stop.training_iteration ({max_t:g}) for ASHA to stop anything early."
-        )
+def make_scheduler(settings: Settings) -> TrialScheduler:
+    """FIFO, or ASHA with its rungs in the budget's unit."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    budget = trial_budget(settings)
+    if not budget.early_stopping:
+        return FIFOScheduler()
+    return ASHAScheduler(
+        time_attr=budget.result_key,
+        max_t=budget.amount,
+        grace_period=budget.grace_period,
+        reduction_factor=budget.reduction_factor,
+    )

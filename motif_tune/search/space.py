@@ -46,6 +46,16 @@ class SearchSpace:
             values[TRAIN_BATCH_SIZE] = batch
         return values
 
+    def resolve(self, values: dict[str, Any]) -> dict[str, Any] | None:
+        """What a trial proposed with ``values`` runs with (batch snapped to whole
+        fragments); None when ``values`` does not name every searched dimension."""
+        import optuna
+
+        try:
+            return self(optuna.trial.FixedTrial(values))
+        except ValueError:
+            return None
+
     def _parallel_envs(self, values: dict[str, Any]) -> int:
         envs = int(values.get(NUM_ENVS_PER_ENV_RUNNER, self.fixed_envs))
         runners = int(values.get(NUM_ENV_RUNNERS, self.fixed_runners))

@@ -14,6 +14,7 @@ from mlflow.entities import RunStatus, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from ray.tune import Callback
 
+from motif_tune.search.budget import trial_budget
 from motif_tune.tracking.metrics import iteration_metrics
 from motif_tune.tracking.store import (
     TAG_ROLE,
@@ -31,16 +32,17 @@ log = logging.getLogger(__name__)
 class MLflowTrialCallback(Callback):
     """A Tune callback recording each trial as a child run of the sweep's parent run."""
 
-    def __init__(self, sweep_run: SweepRun) -> None:
+    def __init__(self, sweep_run: SweepRun, role: str = "trial") -> None:
         self.sweep_run = sweep_run
         self.client = sweep_run.client
-        self.stop_iterations = sweep_run.settings.stop.get("training_iteration")
+        self.role = role  # "trial" for the search, "verify" for retraining on fresh seeds
+        self.budget = trial_budget(sweep_run.settings)
         self._runs: dict[str, str] = {}
         self._last_step: dict[str, int] = {}
 
     def setup(self, **info: Any) -> None:
         """On resume: find the trials' runs again and the last iteration each recorded."""
-        self._runs = self.sweep_run.child_runs()
+        self._runs = self.sweep_run.child_runs(self.role)
         for trial_id, run_id in self._runs.items():
             history = self.client.get_metric_history(run_id, "training_iteration")
             self._last_step[trial_id] = max((int(m.step) for m in history), default=0)
@@ -52,11 +54,11 @@ class MLflowTrialCallback(Callback):
             return
         run = self.client.create_run(
             self.sweep_run.experiment_id,
-            run_name=trial.trial_id,
+            run_name=trial.trial_id if self.role == "trial" else f"{self.role} {trial.trial_id}",
             tags={
                 MLFLOW_PARENT_RUN_ID: self.sweep_run.run_id,
                 TAG_SWEEP: self.sweep_run.settings.run_name,
-                TAG_ROLE: "trial",
+                TAG_ROLE: self.role,
                 TAG_TRIAL_ID: trial.trial_id,
             },
         )
@@ -76,9 +78,8 @@ class MLflowTrialCallback(Callback):
         log_metrics(self.client, run_id, iteration_metrics(result), step)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        last = trial.last_result or {}
-        done = last.get("training_iteration", 0)
-        stopped_early = bool(self.stop_iterations) and done < self.stop_iterations
+        spent = (trial.last_result or {}).get(self.budget.result_key, 0)
+        stopped_early = spent < self.budget.amount
         self._end(trial, "FINISHED", "stopped_early" if stopped_early else "finished")
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:

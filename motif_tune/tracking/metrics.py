@@ -6,16 +6,18 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from motif_tune.results import flatten, is_number
+from motif_tune.results import OBJECTIVE, flatten, is_number
 
 # Result keys logged each iteration (besides every key under these prefixes).
 RESULT_KEYS = (
+    OBJECTIVE,
+    "num_env_steps_sampled_lifetime",
     "training_iteration",
     "time_this_iter_s",
     "time_total_s",
     "env_steps_per_s",
 )
-RESULT_PREFIXES = ("env_runners/", "learners/default_policy/")
+RESULT_PREFIXES = ("env_runners/", "evaluation/env_runners/", "learners/default_policy/")
 # Per-connector timers: dozens of curves nobody compares across trials.
 RESULT_SKIP = ("connector/", "/timers/")
 

@@ -21,6 +21,9 @@ from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
+# Importances from fewer trials than this say more about noise than about parameters.
+_MIN_TRIALS_FOR_IMPORTANCES = 5
+
 PlotFn = Callable[[optuna.Study, str], Any]
 
 
@@ -81,8 +84,8 @@ def _skip_reason(study: optuna.Study, plot: str) -> str | None:
         return "no completed trial"
     names = {name for trial in completed for name in trial.params}
     if plot == "param_importances":
-        if len(completed) < 2:
-            return "fewer than two completed trials"
+        if len(completed) < _MIN_TRIALS_FOR_IMPORTANCES:
+            return f"fewer than {_MIN_TRIALS_FOR_IMPORTANCES} completed trials"
         if len(names) < 2:
             return "fewer than two searched parameters"
     if plot == "parallel_coordinate" and not names:
@@ -162,3 +165,24 @@ def _parallel_plot(study: optuna.Study, metric_name: str) -> Any:
     from optuna.visualization.matplotlib import plot_parallel_coordinate
 
     return plot_parallel_coordinate(study, target_name=metric_name)
+
+
+def finalists_plot(rows: list[dict[str, Any]], path: Path, metric: str) -> Path:
+    """Each finalist's verified scores (one dot per seed, mean and spread) beside the score
+    it reached in the search."""
+    import matplotlib.pyplot as plt
+
+    with _offscreen():
+        figure, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.6))
+        for y, row in enumerate(rows):
+            scores = row["scores"]
+            ax.scatter(scores, [y] * len(scores), color="tab:blue", alpha=0.6, zorder=3)
+            ax.errorbar(row["mean"], y, xerr=row["std"], fmt="D", color="tab:blue", capsize=4)
+            ax.scatter([row["search"]], [y], marker="x", color="tab:orange", zorder=4)
+        ax.set_yticks(range(len(rows)), [row["label"] for row in rows])
+        ax.invert_yaxis()
+        ax.set_xlabel(metric)
+        ax.set_title("Finalists: verified on fresh seeds (blue) vs the search's score (×)")
+        figure.savefig(path, dpi=100, bbox_inches="tight")
+        _close(figure)
+    return path

@@ -13,8 +13,10 @@ import pandas as pd
 from mlflow.entities import Metric, Run
 from mlflow.tracking import MlflowClient
 
+from motif_tune.results import OBJECTIVE
 from motif_tune.tracking.store import (
     DEFAULT_EXPERIMENT,
+    TAG_ROLE,
     TAG_TRIAL_ID,
     TAG_TRIAL_STATUS,
     child_runs,
@@ -42,9 +44,11 @@ def find_sweep_run(
 
 
 def objective(parent: Run) -> tuple[str, str]:
-    """(metric, mode) the sweep optimised, from its parent run's params."""
+    """(metric, mode) the sweep ranked trials by, from its parent run's params: the
+    ``objective`` every trial logs (sweeps that record how it is scored), else the
+    raw metric."""
     params = parent.data.params
-    metric = params.get("sweep.metric")
+    metric = OBJECTIVE if "sweep.objective.by" in params else params.get("sweep.metric")
     if metric is None:
         best = [k.removeprefix("best/") for k in parent.data.metrics if k.startswith("best/")]
         metric = best[0] if best else DEFAULT_METRIC
@@ -57,8 +61,11 @@ def sweep_frame(
     parent_run_id: str,
     metric: str | None = None,
     mode: str | None = None,
+    role: str = "trial",
 ) -> pd.DataFrame:
     """One row per trial of a sweep: ids, status, searched params and the objective.
+
+    ``role`` picks the search's trials (``trial``) or the verification's (``verify``).
 
     Columns: ``run_id``, ``trial_id``, ``status``, one per searched parameter
     (numeric where every value is a number), ``final_value`` (last reported)
@@ -69,7 +76,11 @@ def sweep_frame(
     parent = client.get_run(parent_run_id)
     sweep_metric, sweep_mode = objective(parent)
     metric, mode = metric or sweep_metric, mode or sweep_mode
-    runs = child_runs(client, parent.info.experiment_id, parent_run_id)
+    runs = [
+        run
+        for run in child_runs(client, parent.info.experiment_id, parent_run_id)
+        if run.data.tags.get(TAG_ROLE, "trial") == role
+    ]
     rows = [_trial_row(client, run, metric, mode) for run in runs]
     names = sorted({name for run in runs for name in run.data.params})
     frame = pd.DataFrame(rows, columns=[*FRAME_COLUMNS[:3], *names, *FRAME_COLUMNS[3:]])
@@ -79,6 +90,26 @@ def sweep_frame(
         frame[column] = frame[column].astype(float)
     frame.attrs.update(metric=metric, mode=mode, params=names)
     return frame
+
+
+def champion(parent: Run) -> dict[str, Any]:
+    """The champion's settings (``best.*``) and scores, as the sweep recorded them."""
+    params, metrics = parent.data.params, parent.data.metrics
+    found: dict[str, Any] = {
+        k.removeprefix("best."): v for k, v in params.items() if k.startswith("best.")
+    }
+    found |= {k: v for k, v in metrics.items() if k.startswith(("champion/", "best/"))}
+    return found
+
+
+def finalists(client: MlflowClient, parent: Run) -> pd.DataFrame:
+    """The verified finalists (settings, search score, per-seed scores, mean, spread);
+    empty when the sweep verified nothing."""
+    try:
+        path = client.download_artifacts(parent.info.run_id, "verification/finalists.csv")
+    except Exception:  # no verification artifact
+        return pd.DataFrame()
+    return pd.read_csv(path)
 
 
 def searched_params(frame: pd.DataFrame) -> list[str]:

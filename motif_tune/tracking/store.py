@@ -54,12 +54,52 @@ def check_tracking_server(uri: str, timeout_s: float = 3.0) -> None:
 
 
 def mlflow_client(settings: Settings) -> MlflowClient:
-    """A client for ``tracking.uri``; a local SQLite store gets its folder created."""
-    uri = settings.tracking.uri
-    check_tracking_server(uri)
+    """A client for ``tracking.uri``, failing fast when no server answers."""
+    check_tracking_server(settings.tracking.uri)
+    return open_store(settings.tracking.uri)
+
+
+def open_store(uri: str) -> MlflowClient:
+    """A client for ``uri``; a local SQLite store is created safely (see below).
+
+    Open a store that a sweep may be creating this way (a notebook, a script, a
+    test), not with a bare ``MlflowClient``.
+    """
+    client = MlflowClient(tracking_uri=uri)
     if uri.startswith("sqlite:///"):
-        os.makedirs(os.path.dirname(uri.removeprefix("sqlite:///")) or ".", exist_ok=True)
-    return MlflowClient(tracking_uri=uri)
+        _open_sqlite_store(client, Path(uri.removeprefix("sqlite:///")))
+    return client
+
+
+def _open_sqlite_store(client: MlflowClient, path: Path, attempts: int = 6) -> None:
+    """Create (and migrate) a SQLite store once, even when several processes open it at once.
+
+    MLflow creates and migrates an empty SQLite store on first open; two processes
+    doing that together collide (``table _alembic_tmp_… already exists``). Processes
+    of this project take a lock beside the store; any other opener (the UI, a
+    notebook) is outlasted by retrying until its migration is done.
+    """
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock"):
+        for attempt in range(attempts):
+            try:
+                client.search_experiments(max_results=1)
+                return
+            except Exception as err:  # sqlalchemy's OperationalError, wrapped by MLflow
+                if attempt == attempts - 1 or not _is_creation_race(err):
+                    raise
+                log.info("Another process is creating the MLflow store; retrying.")
+                time.sleep(0.5 * (attempt + 1))
+
+
+def _is_creation_race(err: BaseException) -> bool:
+    text = str(err)
+    return any(
+        sign in text
+        for sign in ("already exists", "database is locked", "no such table", "migration")
+    )
 
 
 def store_exists(settings: Settings) -> bool:

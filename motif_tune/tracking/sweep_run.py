@@ -22,6 +22,7 @@ from motif_tune.results import flatten, fmt
 from motif_tune.tracking.store import (
     TAG_CHECKPOINT_RANK,
     TAG_CHECKPOINT_SOURCE,
+    TAG_ROLE,
     TAG_SWEEP,
     TAG_TRIAL_ID,
     child_runs,
@@ -92,8 +93,8 @@ class SweepRun:
         )
         log.info("Logged checkpoint #%d (%s) of trial %s to MLflow.", rank, fmt(value), trial_id)
 
-    def register_best(self, trial_id: str, model_name: str) -> str:
-        """Register the best trial's uploaded checkpoint as a new model version."""
+    def register_champion(self, trial_id: str, model_name: str, tags: Mapping[str, str]) -> str:
+        """Register a trial's uploaded checkpoint as a new model version, aliased ``champion``."""
         run_id = self.child_runs()[trial_id]
         try:
             self.client.get_registered_model(model_name)
@@ -110,11 +111,26 @@ class SweepRun:
                 TAG_SWEEP: self.settings.run_name,
                 "algo": self.settings.algo.name,
                 "env": self.settings.env.id,
+                **tags,
             },
-            description=f"Best checkpoint of sweep {self.settings.run_name}.",
+            description=f"Champion of sweep {self.settings.run_name}.",
         )
+        self.client.set_registered_model_alias(model_name, "champion", version.version)
         self.client.set_tag(self.run_id, "registered_model", f"{model_name}/{version.version}")
         return str(version.version)
+
+    def log_verification(self, rows: list[dict[str, Any]], metric: str) -> None:
+        """The finalists' per-seed scores as a table and a plot (``verification/``)."""
+        import pandas as pd
+
+        from motif_tune.tracking.plots import finalists_plot
+
+        with tempfile.TemporaryDirectory() as folder:
+            table = Path(folder) / "finalists.csv"
+            pd.DataFrame(rows).to_csv(table, index=False)
+            plot = finalists_plot(rows, Path(folder) / "finalists.png", metric)
+            for path in (table, plot):
+                self.client.log_artifact(self.run_id, str(path), artifact_path="verification")
 
     def log_plots(self, study: Any) -> None:
         """Optimisation history, importances and parallel coordinates as parent artifacts."""
@@ -134,9 +150,11 @@ class SweepRun:
         config = OmegaConf.to_yaml(self.settings.recorded_config)
         self.client.log_text(self.run_id, config, "config.yaml")
 
-    def child_runs(self) -> dict[str, str]:
-        """trial id -> child run id, for the trials this sweep already recorded."""
+    def child_runs(self, role: str | None = None) -> dict[str, str]:
+        """trial id -> child run id, for the trials (of ``role``) this sweep recorded."""
         runs = child_runs(self.client, self.experiment_id, self.run_id)
         return {
-            r.data.tags[TAG_TRIAL_ID]: r.info.run_id for r in runs if TAG_TRIAL_ID in r.data.tags
+            r.data.tags[TAG_TRIAL_ID]: r.info.run_id
+            for r in runs
+            if TAG_TRIAL_ID in r.data.tags and role in (None, r.data.tags.get(TAG_ROLE))
         }

@@ -1,0 +1,158 @@
+"""Trials ranked by their score, and the finalists a sweep verifies on fresh seeds.
+
+A trial that spent its whole budget outranks one that ASHA stopped early: the
+two were scored at different costs. The composed config's own values (the
+baseline, the sweep's first trial) always go to verification, so a champion is
+never declared without being measured against doing nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from motif_tune.config import Settings
+from motif_tune.results import OBJECTIVE, is_number
+from motif_tune.search.budget import Budget
+from motif_tune.search.params import SEED
+
+
+@dataclass(frozen=True)
+class TrialScore:
+    """One trial's last score, what it spent, and its best kept checkpoint."""
+
+    trial_id: str
+    values: dict[str, Any]
+    objective: float
+    spent: float
+    finished: bool  # spent its whole budget
+    checkpoint: str | None
+    baseline: bool = False
+    seed: int | None = None  # verification trials train with a seed of their own
+
+
+def trial_scores(
+    results: Any, budget: Budget, mode: str, baseline: Mapping[str, Any] | None = None
+) -> list[TrialScore]:
+    """Every trial that reported a score, best first (full-budget trials before the rest)."""
+    scores = []
+    for result in results:
+        metrics = result.metrics or {}
+        value, spent = metrics.get(OBJECTIVE), metrics.get(budget.result_key, 0)
+        if not (is_number(value) and math.isfinite(value)) or "trial_id" not in metrics:
+            continue
+        config = dict(result.config or {})
+        values = {k: v for k, v in config.items() if k != SEED}
+        scores.append(
+            TrialScore(
+                trial_id=metrics["trial_id"],
+                values=values,
+                objective=float(value),
+                spent=float(spent),
+                finished=float(spent) >= budget.amount,
+                checkpoint=_best_checkpoint(result, mode),
+                baseline=baseline is not None and values == dict(baseline),
+                seed=config.get(SEED),
+            )
+        )
+    sign = -1 if mode == "max" else 1
+    return sorted(scores, key=lambda s: (not s.finished, sign * s.objective))
+
+
+def _best_checkpoint(result: Any, mode: str) -> str | None:
+    kept = [
+        (float(metrics[OBJECTIVE]), checkpoint.path)
+        for checkpoint, metrics in result.best_checkpoints or []
+        if is_number(metrics.get(OBJECTIVE)) and math.isfinite(metrics[OBJECTIVE])
+    ]
+    if not kept:
+        return result.checkpoint.path if result.checkpoint else None
+    return (max(kept) if mode == "max" else min(kept))[1]
+
+
+@dataclass
+class Finalist:
+    """A configuration trained again from scratch on fresh seeds."""
+
+    rank: int
+    search: TrialScore
+    seeds: list[int] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    trial_ids: list[str] = field(default_factory=list)
+    checkpoints: list[str | None] = field(default_factory=list)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return self.search.values
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.scores) if self.scores else math.nan
+
+    @property
+    def std(self) -> float:
+        return statistics.stdev(self.scores) if len(self.scores) > 1 else 0.0
+
+    def best_seed(self, mode: str) -> int:
+        """Index of the seed with the best score."""
+        pick = max if mode == "max" else min
+        return pick(range(len(self.scores)), key=self.scores.__getitem__)
+
+
+def choose_finalists(ranked: list[TrialScore], settings: Settings) -> list[Finalist]:
+    """The top ``verify.top_k`` distinct configurations, and the baseline if it is not one."""
+    top_k = settings.sweep.verify.top_k
+    if top_k == 0:
+        return []
+    chosen: list[TrialScore] = []
+    for score in ranked:
+        if len(chosen) < top_k and all(score.values != c.values for c in chosen):
+            chosen.append(score)
+    baseline = next((s for s in ranked if s.baseline), None)
+    if baseline is not None and all(baseline.values != c.values for c in chosen):
+        chosen.append(baseline)
+    return [Finalist(rank, score) for rank, score in enumerate(chosen, start=1)]
+
+
+def verification_seeds(settings: Settings) -> list[int]:
+    """Seeds no search trial used (those all train with ``seed``)."""
+    return [settings.seed + 1 + i for i in range(settings.sweep.verify.seeds)]
+
+
+def verification_points(finalists: list[Finalist], seeds: list[int]) -> list[dict[str, Any]]:
+    """One trial config per finalist and seed."""
+    return [{**f.values, SEED: seed} for f in finalists for seed in seeds]
+
+
+def record_verification(finalists: list[Finalist], results: Any, budget: Budget, mode: str) -> None:
+    """Fill each finalist's per-seed scores from the verification trials."""
+    by_values = {_key(f.values): f for f in finalists}
+    for score in trial_scores(results, budget, mode):
+        finalist = by_values.get(_key(score.values))
+        if finalist is None or score.seed is None:
+            continue
+        finalist.seeds.append(int(score.seed))
+        finalist.scores.append(score.objective)
+        finalist.trial_ids.append(score.trial_id)
+        finalist.checkpoints.append(score.checkpoint)
+    for finalist in finalists:  # seed order, whatever order the trials finished in
+        order = sorted(range(len(finalist.seeds)), key=finalist.seeds.__getitem__)
+        for name in ("seeds", "scores", "trial_ids", "checkpoints"):
+            column = getattr(finalist, name)
+            setattr(finalist, name, [column[i] for i in order])
+
+
+def champion_of(finalists: list[Finalist], mode: str) -> Finalist | None:
+    """The finalist with the best mean score over its seeds."""
+    scored = [f for f in finalists if f.scores]
+    if not scored:
+        return None
+    pick = max if mode == "max" else min
+    return pick(scored, key=lambda f: f.mean)
+
+
+def _key(values: Mapping[str, Any]) -> tuple:
+    return tuple(sorted(values.items()))

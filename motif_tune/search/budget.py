@@ -1,0 +1,99 @@
+"""A trial's budget in the unit the user pays for, and the points where trials are scored.
+
+A sweep states its budget per trial in env steps, seconds of training or
+iterations (``sweep.budget``). The stop rule and ASHA's ``time_attr``,
+``grace_period`` and ``max_t`` all come from it in the same unit, so trials
+with different batch sizes meet the scheduler on equal terms.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from motif_tune.config import Settings
+from motif_tune.search.params import (
+    NUM_ENVS_PER_ENV_RUNNER,
+    ROLLOUT_FRAGMENT_LENGTH,
+    TRAIN_BATCH_SIZE,
+)
+
+log = logging.getLogger(__name__)
+
+# The result key that measures each unit (Tune flattens results with "/").
+RESULT_KEYS = {
+    "env_steps": "num_env_steps_sampled_lifetime",
+    "time_s": "time_total_s",
+    "iterations": "training_iteration",
+}
+# Searched names that change how much data one iteration holds.
+_DATA_PER_ITERATION = (ROLLOUT_FRAGMENT_LENGTH, TRAIN_BATCH_SIZE, NUM_ENVS_PER_ENV_RUNNER)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How far a trial may go, in one unit, and the rungs where it is scored."""
+
+    unit: str
+    amount: float
+    milestones: tuple[float, ...]  # ASHA's rungs (empty: no early stopping)
+    reduction_factor: float
+
+    @property
+    def result_key(self) -> str:
+        return RESULT_KEYS[self.unit]
+
+    @property
+    def early_stopping(self) -> bool:
+        return bool(self.milestones)
+
+    @property
+    def grace_period(self) -> float:
+        return self.milestones[0]
+
+    def describe(self) -> str:
+        names = {"env_steps": "env steps", "time_s": "s of training", "iterations": "iterations"}
+        return f"{self.amount:,.0f} {names[self.unit]}"
+
+    def stop_rule(self) -> dict[str, float]:
+        return {self.result_key: self.amount}
+
+
+def trial_budget(settings: Settings) -> Budget:
+    """The sweep's budget per trial and, for ASHA, its rungs in the same unit."""
+    sweep = settings.sweep
+    unit, amount = sweep.budget.unit, float(sweep.budget.amount)
+    scheduler = sweep.scheduler
+    milestones: tuple[float, ...] = ()
+    if scheduler.type == "asha":
+        grace = scheduler.grace_fraction * amount
+        if unit != "time_s":
+            grace = float(max(math.ceil(grace), 1))
+        if grace < amount:
+            # The rungs exactly as Ray's ASHA computes them from max_t and grace_period.
+            rf = scheduler.reduction_factor
+            rungs = int(np.log(amount / grace) / np.log(rf) + 1)
+            milestones = tuple(grace * rf**k for k in range(rungs))
+    return Budget(unit, amount, milestones, scheduler.reduction_factor)
+
+
+def budget_notices(settings: Settings) -> list[str]:
+    """Sentences a user should read before a sweep starts (nothing is refused here)."""
+    sweep, budget = settings.sweep, trial_budget(settings)
+    notices = []
+    if sweep.scheduler.type == "asha" and not budget.early_stopping:
+        notices.append(
+            f"sweep.budget ({budget.describe()}) leaves no room for ASHA's grace period "
+            f"({sweep.scheduler.grace_fraction:g} of it): early stopping is off for this sweep."
+        )
+    searched = [name for name in _DATA_PER_ITERATION if name in sweep.space]
+    if budget.unit == "iterations" and searched:
+        notices.append(
+            f"sweep.budget counts iterations while the sweep searches {', '.join(searched)}: "
+            "one iteration holds more data for some trials than for others, so they are not "
+            "compared at equal cost; a budget in env_steps or time_s compares them fairly."
+        )
+    return notices

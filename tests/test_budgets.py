@@ -1,0 +1,157 @@
+"""Equal budgets, one objective, a verified champion: the logic, unit by unit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+from motif_tune.results import OBJECTIVE
+from motif_tune.run.ranking import (
+    champion_of,
+    choose_finalists,
+    record_verification,
+    trial_scores,
+    verification_points,
+    verification_seeds,
+)
+from motif_tune.run.trainable import Scorer
+from motif_tune.search.budget import budget_notices, trial_budget
+from motif_tune.search.params import baseline_values
+from motif_tune.search.schedulers import make_scheduler
+from motif_tune.search.space import SearchSpace
+from tests.conftest import settings_for
+
+STEPS = "num_env_steps_sampled_lifetime"
+
+
+def test_asha_rungs_count_env_steps_and_match_the_budgets_milestones():
+    settings = settings_for(["sweep=default"])
+    budget = trial_budget(settings)
+    scheduler = make_scheduler(settings)
+    assert isinstance(scheduler, ASHAScheduler)
+    assert scheduler._time_attr == STEPS == budget.result_key
+    rungs = sorted(milestone for milestone, _ in scheduler._brackets[0]._rungs)
+    assert rungs == list(budget.milestones) == [2500, 5000, 10000, 20000]
+    assert budget.stop_rule() == {STEPS: 20000}
+
+
+@pytest.mark.parametrize(
+    "overrides,key,amount",
+    [
+        (["sweep.budget.env_steps=4096"], STEPS, 4096),
+        (["sweep.budget.time_s=90"], "time_total_s", 90),  # replaces the file's unit
+        (["sweep.budget.iterations=12"], "training_iteration", 12),
+    ],
+)
+def test_the_budget_sets_the_stop_rule_and_the_schedulers_unit(overrides, key, amount):
+    settings = settings_for(["sweep=default", *overrides])
+    assert trial_budget(settings).stop_rule() == {key: amount}
+    assert make_scheduler(settings)._time_attr == key
+
+
+def test_a_budget_below_the_grace_period_turns_early_stopping_off_with_a_notice():
+    settings = settings_for(["sweep.budget.iterations=1"])
+    assert isinstance(make_scheduler(settings), FIFOScheduler)
+    notices = " ".join(budget_notices(settings))
+    assert "early stopping is off" in notices
+    assert "not compared at equal cost" in notices  # iterations while the batch is searched
+
+
+def test_an_env_step_budget_needs_no_notice():
+    assert budget_notices(settings_for(["sweep=default"])) == []
+
+
+def test_the_baseline_is_the_composed_configs_own_values():
+    settings = settings_for(["sweep=default"])
+    values = baseline_values(settings)
+    assert values == {"rollout_fragment_length": 256, "train_batch_size": 1024}
+    assert SearchSpace(settings).resolve(values) == values
+    wider = settings_for(["sweep=default", "algo.training.train_batch_size_per_learner=512"])
+    assert baseline_values(wider) == {"rollout_fragment_length": 128, "train_batch_size": 512}
+
+
+def test_evaluations_happen_first_at_every_rung_and_at_the_end():
+    settings = settings_for(["sweep=default"])
+    scorer = Scorer(settings, trial_budget(settings))
+    due = [steps for steps in range(1000, 24000, 1000) if scorer.evaluation_due(steps)]
+    assert due == [1000, 3000, 5000, 10000, 20000, 21000, 22000, 23000]
+
+
+def test_a_smoothed_objective_is_the_mean_of_the_last_reports():
+    settings = settings_for(
+        ["sweep=default", "sweep.objective.by=smoothed", "sweep.objective.window=2"]
+    )
+    scorer = Scorer(settings, trial_budget(settings))
+    never = lambda: pytest.fail("smoothed scores never evaluate")  # noqa: E731
+    values = [
+        scorer.score({"env_runners": {"episode_return_mean": r}}, never) for r in (0.1, 0.3, 0.5)
+    ]
+    assert values == pytest.approx([0.1, 0.2, 0.4])
+
+
+@dataclass
+class _Checkpoint:
+    path: str
+
+
+@dataclass
+class _Result:
+    """The fields of a Tune ``Result`` that ranking reads."""
+
+    metrics: dict[str, Any]
+    config: dict[str, Any]
+    best_checkpoints: list = field(default_factory=list)
+    checkpoint: _Checkpoint | None = None
+
+
+def _result(trial_id: str, objective: float, steps: int, **config: Any) -> _Result:
+    metrics = {"trial_id": trial_id, OBJECTIVE: objective, STEPS: steps}
+    checkpoint = _Checkpoint(f"/ckpt/{trial_id}")
+    return _Result(metrics, config, [(checkpoint, metrics)], checkpoint)
+
+
+def test_full_budget_trials_rank_first_and_the_baseline_always_reaches_verification():
+    settings = settings_for(["sweep=default"])
+    budget = trial_budget(settings)
+    baseline = {"rollout_fragment_length": 256, "train_batch_size": 1024}
+    results = [
+        _result("base", 0.50, 20480, **baseline),
+        _result("early", 0.90, 5000, rollout_fragment_length=16, train_batch_size=256),
+        _result("a", 0.70, 20000, rollout_fragment_length=32, train_batch_size=512),
+        _result("b", 0.65, 20100, rollout_fragment_length=64, train_batch_size=512),
+        _result("a-again", 0.60, 20000, rollout_fragment_length=32, train_batch_size=512),
+    ]
+    ranked = trial_scores(results, budget, "max", baseline)
+    assert [s.trial_id for s in ranked] == ["a", "b", "a-again", "base", "early"]
+    assert [s.baseline for s in ranked] == [False, False, False, True, False]
+    finalists = choose_finalists(ranked, settings)  # top 2 distinct + the baseline
+    assert [f.search.trial_id for f in finalists] == ["a", "b", "base"]
+
+    seeds = verification_seeds(settings)
+    assert seeds == [1, 2, 3]
+    points = verification_points(finalists, seeds)
+    assert len(points) == 9 and points[0] == {**finalists[0].values, "seed": 1}
+    scores = {("a", 1): 0.6, ("a", 2): 0.62, ("a", 3): 0.58, ("b", 1): 0.7, ("b", 2): 0.72}
+    scores |= {("b", 3): 0.68, ("base", 1): 0.5, ("base", 2): 0.5, ("base", 3): 0.5}
+    names = {f.search.trial_id: f.values for f in finalists}
+    verified = [
+        _result(f"v-{name}-{seed}", value, 20000, **names[name], seed=seed)
+        for (name, seed), value in reversed(list(scores.items()))
+    ]
+    record_verification(finalists, verified, budget, "max")
+    champion = champion_of(finalists, "max")
+    assert champion is finalists[1]  # b: the better mean, though a led the search
+    assert champion.seeds == [1, 2, 3] and champion.scores == [0.7, 0.72, 0.68]
+    assert champion.mean == pytest.approx(0.70) and champion.std == pytest.approx(0.02)
+    assert champion.checkpoints[champion.best_seed("max")] == "/ckpt/v-b-2"
+
+
+def test_no_verification_when_top_k_is_zero():
+    settings = settings_for(["sweep=smoke"])
+    ranked = trial_scores(
+        [_result("x", 0.3, 600, rollout_fragment_length=16)], trial_budget(settings), "max"
+    )
+    assert choose_finalists(ranked, settings) == []
