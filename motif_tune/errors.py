@@ -12,5 +12,9 @@ class ConfigError(ValueError):
     """A user-facing setting is invalid; the message says which and what is valid."""
 
 
+class UnsupportedPolicyError(ValueError):
+    """An env's spaces or a checkpoint cannot be served as rows of numbers."""
+
+
 class SweepInterrupted(RuntimeError):
     """The sweep stopped before all its trials finished (Ctrl-C); it can be resumed."""

@@ -120,7 +120,7 @@ mlflow.set_tracking_uri(sys.argv[1])
 uri = "models:/smoke-PPO-motif/1"
 path = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=sys.argv[2])
 ray.init(address="local", num_cpus=1, include_dashboard=False)
-algo = Algorithm.from_checkpoint(path)
+algo = Algorithm.from_checkpoint(os.path.join(path, "artifacts", "checkpoint"))  # inside the model
 episodes = algo.env_runner.sample(num_episodes=5, explore=False)
 assert all(e.get_actions().shape == (1, 6) for e in episodes)
 print("episodes", len(episodes))

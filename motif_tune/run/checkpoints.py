@@ -24,16 +24,17 @@ from motif_tune.config import Settings
 from motif_tune.envs.registry import compose_hint, same_env
 from motif_tune.errors import ConfigError
 from motif_tune.results import one_line
+from motif_tune.tracking.policy_model import RLLIB_METADATA
 from motif_tune.tracking.store import mlflow_client, store_exists
 
 if TYPE_CHECKING:
     from ray.rllib.algorithms.algorithm import Algorithm
 
 CHECKPOINT_PREFIX = "checkpoint_"
-CHECKPOINT_ARTIFACT = "checkpoint"
 # Written beside RLlib's files in every checkpoint this module saves.
 STATE_FILE = "motif_tune.json"
-RLLIB_METADATA = "rllib_checkpoint.json"
+# The folder of an MLflow pyfunc model that holds its artifacts (the checkpoint).
+MODEL_ARTIFACTS = "artifacts"
 TAG_CHECKPOINT = "motif_tune.checkpoint"
 
 
@@ -81,10 +82,15 @@ def resolve_checkpoint(settings: Settings) -> CheckpointSource:
 
 
 def checkpoint_folder(path: Path, source: str) -> Path:
-    """``path`` itself if it is a checkpoint, else its latest ``checkpoint*`` subfolder."""
+    """``path`` itself if it is a checkpoint, else its latest ``checkpoint*`` subfolder.
+
+    A registered model version is an MLflow pyfunc model that carries the
+    checkpoint among its artifacts (``artifacts/checkpoint``).
+    """
     if (path / RLLIB_METADATA).is_file():
         return path
-    nested = [p for p in path.glob("checkpoint*") if (p / RLLIB_METADATA).is_file()]
+    candidates = [*path.glob("checkpoint*"), *path.glob(f"{MODEL_ARTIFACTS}/checkpoint*")]
+    nested = [p for p in candidates if (p / RLLIB_METADATA).is_file()]
     if path.is_dir() and nested:
         return max(nested, key=checkpoint_number)
     raise ConfigError(

@@ -18,7 +18,14 @@ from mlflow.entities import RunTag
 from mlflow.tracking import MlflowClient
 
 from motif_tune.config import Settings
+from motif_tune.errors import UnsupportedPolicyError
 from motif_tune.results import flatten, fmt
+from motif_tune.tracking.policy_model import (
+    CHECKPOINT_ARTIFACT,
+    RLLIB_METADATA,
+    log_policy_model,
+    tracking_uri_set,
+)
 from motif_tune.tracking.store import (
     TAG_CHECKPOINT_RANK,
     TAG_CHECKPOINT_SOURCE,
@@ -86,7 +93,7 @@ class SweepRun:
         run_id = self.child_runs().get(trial_id)
         if run_id is None:
             return
-        self.client.log_artifacts(run_id, path, artifact_path="checkpoint")
+        self.client.log_artifacts(run_id, path, artifact_path=CHECKPOINT_ARTIFACT)
         self.client.log_batch(
             run_id,
             tags=[RunTag(TAG_CHECKPOINT_RANK, str(rank)), RunTag(TAG_CHECKPOINT_SOURCE, path)],
@@ -94,7 +101,14 @@ class SweepRun:
         log.info("Logged checkpoint #%d (%s) of trial %s to MLflow.", rank, fmt(value), trial_id)
 
     def register_champion(self, trial_id: str, model_name: str, tags: Mapping[str, str]) -> str:
-        """Register a trial's uploaded checkpoint as a new model version, aliased ``champion``."""
+        """Register a trial's checkpoint as a new model version, aliased ``champion``.
+
+        The version is a pyfunc model (``policy``, logged into the trial's run)
+        that wraps the checkpoint and answers observations with greedy actions
+        (:mod:`motif_tune.tracking.policy_model`). An env whose observations or
+        actions are not rows of numbers gets its raw ``checkpoint/`` upload
+        registered instead.
+        """
         run_id = self.child_runs()[trial_id]
         try:
             self.client.get_registered_model(model_name)
@@ -102,22 +116,57 @@ class SweepRun:
             self.client.create_registered_model(
                 model_name, description="Best RLlib checkpoints of motif-tune sweeps."
             )
-        source = f"{self.client.get_run(run_id).info.artifact_uri}/checkpoint"
-        version = self.client.create_model_version(
-            model_name,
-            source=source,
-            run_id=run_id,
-            tags={
-                TAG_SWEEP: self.settings.run_name,
-                "algo": self.settings.algo.name,
-                "env": self.settings.env.id,
-                **tags,
-            },
-            description=f"Champion of sweep {self.settings.run_name}.",
-        )
+        source, model_id = self._policy_model(trial_id, run_id)
+        # A SQLite registry resolves a ``models:/m-...`` source with the global tracking URI.
+        with tracking_uri_set(self.settings.tracking.uri):
+            version = self.client.create_model_version(
+                model_name,
+                source=source,
+                run_id=run_id,
+                tags={
+                    TAG_SWEEP: self.settings.run_name,
+                    "algo": self.settings.algo.name,
+                    "env": self.settings.env.id,
+                    **tags,
+                },
+                description=f"Champion of sweep {self.settings.run_name}.",
+                model_id=model_id,
+            )
         self.client.set_registered_model_alias(model_name, "champion", version.version)
         self.client.set_tag(self.run_id, "registered_model", f"{model_name}/{version.version}")
         return str(version.version)
+
+    def _policy_model(self, trial_id: str, run_id: str) -> tuple[str, str | None]:
+        """(model source, logged model id) of the pyfunc model of a trial's checkpoint."""
+        import mlflow.artifacts
+
+        run = self.client.get_run(run_id)
+        env = self.settings.env
+        with tempfile.TemporaryDirectory() as folder:
+            local = run.data.tags.get(TAG_CHECKPOINT_SOURCE)
+            if not local or not (Path(local) / RLLIB_METADATA).is_file():  # not on this machine
+                local = mlflow.artifacts.download_artifacts(
+                    run_id=run_id,
+                    artifact_path=CHECKPOINT_ARTIFACT,
+                    dst_path=folder,
+                    tracking_uri=self.settings.tracking.uri,
+                )
+            try:
+                info = log_policy_model(
+                    self.settings.tracking.uri,
+                    run_id,
+                    local,
+                    env.id,
+                    env.env_config,
+                    normalize_actions=env.normalize_actions,
+                    clip_actions=env.clip_actions,
+                )
+            except UnsupportedPolicyError as err:
+                log.warning(
+                    "Registering trial %s's raw checkpoint, no pyfunc model: %s", trial_id, err
+                )
+                return f"{run.info.artifact_uri}/{CHECKPOINT_ARTIFACT}", None
+        return info.model_uri, info.model_id
 
     def log_verification(self, rows: list[dict[str, Any]], metric: str) -> None:
         """The finalists' per-seed scores as a table and a plot (``verification/``)."""
