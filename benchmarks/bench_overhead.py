@@ -51,7 +51,8 @@ def motif_tune_command(run_name: str, iterations: int) -> list[str]:
         "sweep=smoke",
         f"run_name={run_name}",
         f"sweep.num_samples={TRIALS}",
-        f"stop.training_iteration={iterations}",
+        f"sweep.budget.iterations={iterations}",
+        "sweep.objective.by=smoothed",  # no scoring evaluation: the same work as the plain script
         f"sweep.space.rollout_fragment_length.low={FRAGMENT}",
         f"sweep.space.rollout_fragment_length.high={FRAGMENT}",
         f"sweep.space.train_batch_size.low={BATCH}",

@@ -64,7 +64,8 @@ def _one_run(index: int, iterations: int, root: Path) -> dict[str, Any]:
         "sweep",
         f"run_name={run_name}",
         f"sweep.num_samples={TRIALS}",
-        f"stop.training_iteration={iterations}",
+        f"sweep.budget.iterations={iterations}",
+        "sweep.verify.top_k=0",
     ]
     run = run_process(
         command,

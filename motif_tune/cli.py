@@ -10,6 +10,7 @@ Exit status: 0 success, 2 bad input (one sentence on stderr, nothing started),
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -22,6 +23,7 @@ from motif_tune.config.files import (
 from motif_tune.errors import ConfigError, SweepInterrupted
 
 PROG = "motif-tune"
+HELP = ("-h", "--help", "help")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 log = logging.getLogger("motif_tune")
 
@@ -55,16 +57,18 @@ def _task(command: str) -> Callable:
         _Run.started = True
         from motif_tune.config import load_settings
         from motif_tune.run.checks import check_settings
-        from motif_tune.run.logs import configure_logging
+        from motif_tune.run.logs import add_file_handler, configure_logging
 
-        configure_logging()  # until the settings say otherwise: quiets RLlib's notes
+        configure_logging(console_level="WARNING")  # until the settings say otherwise
         try:
             settings = load_settings(_with_unique_run_name(cfg), command)
             check_settings(settings)
         except ConfigError as err:
             _fail(err, cfg.get("debug", False))
-        configure_logging(settings.logging.level, settings.logging.format)
-        _print_config(settings)
+        log_setup = (settings.logging.level, settings.logging.format)
+        configure_logging(*log_setup, settings.logging.console_level)
+        add_file_handler(settings.log_file, *log_setup)
+        _record_config(settings)
         try:
             _commands()[command](settings)
         except ConfigError as err:
@@ -104,11 +108,19 @@ def _with_unique_run_name(cfg):
     return cfg
 
 
-def _print_config(settings) -> None:
+def _record_config(settings) -> None:
+    """The composed config goes to the log file; the terminal says where the run's files are."""
     from omegaconf import OmegaConf
+
+    from motif_tune.results import relative
 
     text = OmegaConf.to_yaml(settings.recorded_config)
     log.info("Composed config for %s '%s':\n%s", settings.command, settings.run_name, text)
+    print(
+        f"{PROG} {settings.command} '{settings.run_name}': config and log in "
+        f"{relative(settings.log_file.parent)}",
+        flush=True,
+    )
 
 
 def _sweep(settings) -> None:
@@ -133,11 +145,29 @@ def _task_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
+def _complete_after_the_command(argv: Sequence[str]) -> None:
+    """Hydra's tab completion reads the line being typed; it knows no commands, so the
+    command word is taken out of it (``motif-tune sweep alg<TAB>`` completes ``alg``)."""
+    line = os.environ.get("COMP_LINE")
+    if line is None or not any(a in ("-sc", "--shell-completion") for a in argv):
+        return
+    words = line.split(" ")
+    if len(words) > 1 and words[1] in _commands():
+        os.environ["COMP_LINE"] = " ".join(words[:1] + words[2:])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``motif-tune`` and ``python -m motif_tune``."""
     import hydra
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and len(argv) <= 2 and set(argv) & set(HELP):  # a bare `motif-tune` sweeps
+        from motif_tune.help import render
+
+        named = [a for a in argv if a not in HELP]
+        print(render(named[0] if named else None))
+        return EXIT_OK
+    _complete_after_the_command(argv)
     try:
         command, overrides = split_command(argv)
         check_group_overrides(overrides)

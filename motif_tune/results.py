@@ -8,6 +8,7 @@ Tune results are nested dicts whose flattened keys use ``/``
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 
@@ -62,6 +63,15 @@ def one_line(err: BaseException | str, limit: int = 200) -> str:
     """A message on one line, cut to ``limit`` characters."""
     text = " ".join(str(err).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def relative(path: str | Path) -> str:
+    """``path`` relative to the working folder when it lies below it, else as it is."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 # The result key every trial of a sweep reports its score under (Tune, Optuna, ASHA, MLflow).

@@ -126,7 +126,7 @@ def test_a_smoke_sweep_runs_trials_on_both_nodes(two_node_cluster, isolated_runs
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "2 at a time" in proc.stderr  # read from the cluster: 4 CPUs, 2 per trial
+    assert "2 at a time" in proc.stdout  # read from the cluster: 4 CPUs, 2 per trial
     nodes = set()
     for result_file in (isolated_runs / "ray_results" / "cluster-smoke").glob("*/result.json"):
         lines = result_file.read_text().splitlines()

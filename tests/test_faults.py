@@ -51,7 +51,8 @@ def test_crashing_env_runners_are_restarted_and_the_trial_finishes(isolated_runs
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "MotifEnvFault" in proc.stdout + proc.stderr  # the fault really happened
+    log_file = isolated_runs / "hydra" / "faulty" / "motif_tune.log"
+    assert "MotifEnvFault" in log_file.read_text()  # the fault really happened
     (trial,) = runs_by_role(isolated_runs, "trial")
     assert trial.info.status == "FINISHED"
     assert trial.data.tags["motif_tune.trial_status"] == "finished"
@@ -113,7 +114,10 @@ def _iterations(result_file) -> int:
     return int(json.loads(lines[-1])["training_iteration"]) if lines else 0
 
 
-def test_info_logs_from_remote_env_runners_reach_the_driver_and_the_log_file(isolated_runs):
+@pytest.mark.parametrize("console", ["normal", "verbose"])
+def test_info_logs_from_remote_env_runners_reach_the_log_file_and_a_verbose_terminal(
+    isolated_runs, console
+):
     proc = subprocess.run(
         cli(
             "sweep",
@@ -121,6 +125,7 @@ def test_info_logs_from_remote_env_runners_reach_the_driver_and_the_log_file(iso
             "sweep.num_samples=1",
             "stop.training_iteration=1",
             "run_name=logs",
+            f"logging.console={console}",
             "scaling.env_runners.num_env_runners=1",
             "scaling.env_runners.num_envs_per_env_runner=1",
             "logging.format='LOGTEST %(levelname)s [%(name)s] %(message)s'",
@@ -130,11 +135,10 @@ def test_info_logs_from_remote_env_runners_reach_the_driver_and_the_log_file(iso
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    # Ray folds lines that differ only in numbers into one on the terminal, so the
+    # Ray folds lines that differ only in numbers into one on the terminal, so a verbose
     # terminal shows one env runner's line; the log file has every worker's.
-    assert (
-        "LOGTEST INFO [motif_tune.envs.motif] MotifEnv ready (worker" in proc.stdout + proc.stderr
-    )
+    shown = "LOGTEST INFO [motif_tune.envs.motif] MotifEnv ready (worker"
+    assert (shown in proc.stdout + proc.stderr) == (console == "verbose")
     line = "LOGTEST INFO [motif_tune.envs.motif] MotifEnv ready (worker 1)"
     log_file = isolated_runs / "hydra" / "logs" / "motif_tune.log"
     assert line in log_file.read_text()

@@ -21,7 +21,7 @@ def module_name(path: Path) -> str:
 def layer_of(module: str) -> int:
     if module in BASE_MODULES:
         return LAYERS.index("base")
-    if module in ("motif_tune.cli", "motif_tune.__main__"):
+    if module in ("motif_tune.cli", "motif_tune.__main__", "motif_tune.help"):
         return LAYERS.index("cli")
     return LAYERS.index(module.split(".")[1])
 

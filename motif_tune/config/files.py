@@ -19,8 +19,7 @@ CONFIG_GROUPS = ("env", "algo", "scaling", "tracking", "paths", "sweep")
 
 def project_dir() -> Path:
     """Where ``conf/`` and ``sweeps/`` live: MOTIF_TUNE_PROJECT_DIR, else the checkout."""
-    env = os.environ.get("MOTIF_TUNE_PROJECT_DIR")
-    if env:
+    if env := os.environ.get("MOTIF_TUNE_PROJECT_DIR"):
         return Path(env).resolve()
     here = Path(__file__).resolve().parents[2]
     return here if (here / "conf").is_dir() else Path.cwd()
@@ -34,17 +33,14 @@ def sweeps_dir() -> Path:
     return project_dir() / "sweeps"
 
 
-def register_sweeps(directory: Path | None = None) -> list[str]:
+def register_sweeps(directory: Path | None = None) -> None:
     """Make every ``sweeps/*.yaml`` a choice of the ``sweep`` config group."""
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
     store = ConfigStore.instance()
-    names = []
     for path in sorted((directory or sweeps_dir()).glob("*.yaml")):
         store.store(group="sweep", name=path.stem, node=OmegaConf.load(path), package="_global_")
-        names.append(path.stem)
-    return names
 
 
 def group_choices(group: str) -> list[str]:

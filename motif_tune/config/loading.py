@@ -32,7 +32,9 @@ def load_settings(cfg: DictConfig, command: str = "sweep") -> Settings:
         cfg.paths.root = str(root if root.is_absolute() else (Path.cwd() / root).resolve())
         data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as err:
-        raise ConfigError(f"{_key_of(err)} must be set{_missing_hint(_key_of(err))}.") from None
+        key = _key_of(err)
+        hint = ", e.g. env=gym env.id=Acrobot-v1" if key == "env.id" else ""
+        raise ConfigError(f"{key} must be set{hint}.") from None
     except OmegaConfBaseException as err:
         raise ConfigError(f"{_key_of(err)}: {err.msg}") from None
     assert isinstance(data, dict)
@@ -79,22 +81,15 @@ def _key_of(err: OmegaConfBaseException) -> str:
     return str(getattr(err, "full_key", "") or getattr(err, "key", "") or "config")
 
 
-def _missing_hint(key: str) -> str:
-    if key == "env.id":
-        return ", e.g. env=gym env.id=Acrobot-v1"
-    return ""
-
-
 def _first_error(err: ValidationError) -> str:
     """One sentence from pydantic's first error, naming the setting by its config path."""
     first = err.errors()[0]
     loc = ".".join(str(part) for part in first["loc"]).replace("model_config_", "model_config")
     kind = first["type"]
     if kind == "extra_forbidden":
-        parent, _, key = loc.rpartition(".")
-        valid = _valid_keys(parent)
+        parent = loc.rpartition(".")[0]
         where = f"'{parent}'" if parent else "the top level"
-        return f"Unknown setting '{loc}': {where} accepts {valid}."
+        return f"Unknown setting '{loc}': {where} accepts {_valid_keys(parent)}."
     if kind == "missing":
         return f"Setting '{loc}' is required."
     message = first["msg"].removeprefix("Value error, ")
@@ -116,5 +111,4 @@ def _valid_keys(parent: str) -> str:
             model = annotation
         else:
             return "its documented keys"
-    names = sorted(f.alias or n for n, f in model.model_fields.items() if n != "composed")
-    return ", ".join(names)
+    return ", ".join(sorted(f.alias or n for n, f in model.model_fields.items() if n != "composed"))

@@ -178,8 +178,7 @@ class BudgetSettings(_Model):
 
     @model_validator(mode="after")
     def _one_unit(self) -> BudgetSettings:
-        given = [name for name in BUDGET_UNITS if getattr(self, name) is not None]
-        if len(given) != 1:
+        if sum(getattr(self, name) is not None for name in BUDGET_UNITS) != 1:
             raise ValueError(
                 "sweep.budget needs exactly one of env_steps, time_s or iterations, e.g. "
                 "sweep.budget={env_steps: 20000}"
@@ -267,6 +266,7 @@ class SweepSettings(_Model):
 
 
 class LoggingSettings(_Model):
+    console: Literal["normal", "verbose"] = "normal"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     format: str = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     rllib_level: Literal["DEBUG", "INFO", "WARN", "ERROR"] = "WARN"
@@ -276,6 +276,11 @@ class LoggingSettings(_Model):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @property
+    def console_level(self) -> str:
+        """Records that reach the terminal; the rest go to the log file only."""
+        return self.level if self.console == "verbose" else "WARNING"
 
 
 class TrainSettings(_Model):
@@ -347,9 +352,7 @@ class Settings(_Model):
     @field_validator("storage_path")
     @classmethod
     def _storage_is_absolute(cls, value: str) -> str:
-        if "://" in value:
-            return value
-        return str(Path(value).expanduser().resolve())
+        return value if "://" in value else str(Path(value).expanduser().resolve())
 
     @field_validator("stop", mode="before")
     @classmethod

@@ -37,10 +37,11 @@ from motif_tune.envs.task_metric import TaskMetric
 from motif_tune.errors import ConfigError
 
 log = logging.getLogger(__name__)
-ENV_PREFIX = "MOTIF_"
 ACTION_MODES = ("scores", "choose")
 MATCH_WEIGHT = 0.5
 DEFAULT_LOG_FOLDER = "motif_logs"
+# (process, env runner) pairs whose env has said it is ready.
+_ANNOUNCED: set[tuple[int, int]] = set()
 # Observations are drawn this many steps at a time: one numpy call per block
 # instead of several per step.
 _BLOCK_STEPS = 256
@@ -57,19 +58,10 @@ class MotifEnvFault(RuntimeError):
     """An injected failure of ``step()`` or ``reset()`` (fault-tolerance tests)."""
 
 
-# --------------------------------------------------------------------------- config
-
-_Parser = Callable[[Any], Any]
-
-
 def _as_int(value: Any) -> int:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
         raise ValueError(value)
-    if isinstance(value, str):
-        return int(value.strip())
-    if isinstance(value, float) and not value.is_integer():
-        raise ValueError(value)
-    return int(value)
+    return int(value.strip() if isinstance(value, str) else value)
 
 
 def _as_float(value: Any) -> float:
@@ -103,7 +95,7 @@ def _probability(v: float) -> bool:
 
 
 # name -> (parser, check, what is valid)
-_RULES: dict[str, tuple[_Parser, Callable[[Any], bool], str]] = {
+_RULES: dict[str, tuple[Callable[[Any], Any], Callable[[Any], bool], str]] = {
     "num_motifs": (_as_int, lambda v: v >= 2, "an integer >= 2"),
     "motif_length": (_as_int, lambda v: v >= 1, "an integer >= 1"),
     "alphabet_size": (_as_int, lambda v: v >= 3, "an integer >= 3"),
@@ -164,14 +156,10 @@ class MotifEnvConfig:
                 f"(= {capacity}) so that every motif is distinct, got {self.num_motifs}."
             )
 
-    @classmethod
-    def setting_names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
-
     @staticmethod
     def env_var(name: str) -> str:
         """The environment variable a setting falls back to, e.g. ``MOTIF_NUM_MOTIFS``."""
-        return f"{ENV_PREFIX}{name.upper()}"
+        return f"MOTIF_{name.upper()}"
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any] | None = None) -> MotifEnvConfig:
@@ -181,7 +169,7 @@ class MotifEnvConfig:
         the defaults. Only the mapping's keys are read, never RLlib's attributes.
         """
         given = dict(mapping or {})
-        valid = cls.setting_names()
+        valid = tuple(f.name for f in fields(cls))
         unknown = sorted(str(k) for k in given if k not in valid)
         if unknown:
             raise ConfigError(
@@ -196,8 +184,6 @@ class MotifEnvConfig:
                 values[name] = _parse_setting(name, os.environ[var], origin=var)
         return cls(**values)
 
-
-# -------------------------------------------------------------------------- library
 
 _Profile = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 
@@ -317,27 +303,11 @@ class MotifManager:
         self.names, self.templates = build_library(
             config.num_motifs, config.motif_length, config.alphabet_size, config.library_seed
         )
-        self._log_dir = self._resolve_log_dir(config.log_dir)
-
-    @staticmethod
-    def _resolve_log_dir(configured: str | None) -> Path:
-        """``log_dir``, else ``MOTIF_LOG_DIR``, else ``./motif_logs`` (fixed at construction)."""
-        chosen = configured or os.environ.get(MotifEnvConfig.env_var("log_dir")) or None
+        # Where this env writes its files: ``log_dir``, else ``MOTIF_LOG_DIR``, else
+        # ``./motif_logs``; fixed here, created only when something is written.
+        chosen = config.log_dir or os.environ.get(MotifEnvConfig.env_var("log_dir"))
         path = Path(chosen).expanduser() if chosen else Path.cwd() / DEFAULT_LOG_FOLDER
-        return path.absolute()
-
-    @property
-    def num_motifs(self) -> int:
-        return self.templates.shape[0]
-
-    @property
-    def log_dir(self) -> Path:
-        """Where this env writes its files; created only when something is written."""
-        return self._log_dir
-
-    def ensure_log_dir(self) -> Path:
-        self._log_dir.mkdir(parents=True, exist_ok=True)
-        return self._log_dir
+        self.log_dir = path.absolute()
 
     def observe_many(self, indices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Noisy observations (one row per index): each symbol is replaced by a
@@ -356,7 +326,8 @@ class MotifManager:
 
     def save_library(self) -> Path:
         """Write the library (names, symbols) as JSON into the log directory."""
-        path = self.ensure_log_dir() / "motif_library.json"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        path = self.log_dir / "motif_library.json"
         payload = {
             "alphabet_size": self.config.alphabet_size,
             "library_seed": self.config.library_seed,
@@ -364,9 +335,6 @@ class MotifManager:
         }
         path.write_text(json.dumps(payload, indent=2))
         return path
-
-
-# ---------------------------------------------------------------------- scoring
 
 
 def scale_scores(raw: Any) -> np.ndarray:
@@ -391,21 +359,15 @@ def _scores_outcome(scores: np.ndarray, true: int) -> tuple[float, float, float]
     return reward, float(match), margin
 
 
-# -------------------------------------------------------------------------- env
-
-
 class MotifEnv(gym.Env):
     """Score K motifs against a noisy observed trend segment; see the module docstring."""
 
     metadata: dict[str, Any] = {"render_modes": []}
 
     def __init__(self, config: Mapping[str, Any] | MotifEnvConfig | None = None) -> None:
-        if isinstance(config, MotifEnvConfig):
-            self.config = config
-        else:
-            self.config = MotifEnvConfig.from_mapping(config)
-        self.manager = MotifManager(self.config)
-        cfg = self.config
+        cfg = config if isinstance(config, MotifEnvConfig) else MotifEnvConfig.from_mapping(config)
+        self.config = cfg
+        self.manager = MotifManager(cfg)
         self._k = cfg.num_motifs
         self._choose = cfg.action_mode == "choose"
         self.observation_space = spaces.MultiDiscrete([cfg.alphabet_size] * cfg.motif_length)
@@ -421,6 +383,9 @@ class MotifEnv(gym.Env):
         self._cursor = 0
         self._true = 0
         self._t = 0
+        if (os.getpid(), self._worker_index) in _ANNOUNCED:
+            return  # one line per env runner, not one per vectorised copy
+        _ANNOUNCED.add((os.getpid(), self._worker_index))
         log.info(
             "MotifEnv ready (worker %d): %d motifs %s, length %d, noise %.2f, %s actions",
             self._worker_index,

@@ -83,8 +83,7 @@ def make_env(name: str, env_config: Mapping[str, Any] | None = None) -> gym.Env:
     """Build ``motif`` (or ``motif_tune/Motif-v0``) or any Gymnasium id with ``env_config``."""
     if is_motif(name):
         return MotifEnv(env_config)
-    spec = _gym_spec(name)
-    return gym.make(name, **_gym_kwargs(name, spec, env_config))
+    return gym.make(name, **_gym_kwargs(name, _gym_spec(name), env_config))
 
 
 def validate_env(name: str, env_config: Mapping[str, Any] | None = None) -> None:

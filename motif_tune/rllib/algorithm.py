@@ -24,11 +24,7 @@ def build_algorithm(config: AlgorithmConfig, run_dir: Path) -> Algorithm:
     run_dir.mkdir(parents=True, exist_ok=True)
     algo_cls = config.algo_class
     algo = algo_cls.__new__(algo_cls)
-
-    def setup_logdir() -> None:
-        algo._logdir = str(run_dir)
-
-    algo._setup_logdir = setup_logdir
+    algo._setup_logdir = lambda: setattr(algo, "_logdir", str(run_dir))
     algo.__init__(config=config)
     return algo
 

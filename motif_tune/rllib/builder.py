@@ -50,9 +50,7 @@ def flatten_observations_connector(env: Any = None, spaces: Any = None, device: 
 
 def needs_flattening(space: gym.Space) -> bool:
     """True for observation spaces that RLlib's default encoders refuse."""
-    if isinstance(space, gym.spaces.Box):
-        return len(space.shape) != 1
-    return True
+    return not isinstance(space, gym.spaces.Box) or len(space.shape) != 1
 
 
 def observation_space_of(env_id: str, env_config: Mapping[str, Any]) -> gym.Space:
@@ -62,11 +60,8 @@ def observation_space_of(env_id: str, env_config: Mapping[str, Any]) -> gym.Spac
 
 @functools.lru_cache(maxsize=64)
 def _observation_space(env_id: str, env_config_json: str) -> gym.Space:
-    env = make_env(env_id, json.loads(env_config_json))
-    try:
+    with make_env(env_id, json.loads(env_config_json)) as env:
         return env.observation_space
-    finally:
-        env.close()
 
 
 # Built configs by the settings they came from (settings are frozen; configs are copied out).
@@ -87,10 +82,8 @@ def build_algorithm_config(settings: Settings) -> AlgorithmConfig:
 def _build(settings: Settings) -> AlgorithmConfig:
     algo_cls = algorithm_class(settings.algo.name)
     env_name = register_with_ray(settings.env.id)
-    observation_space = observation_space_of(settings.env.id, settings.env.env_config)
-
     env_runners, learners, main_process = gpu_requests(settings)
-    if needs_flattening(observation_space):
+    if needs_flattening(observation_space_of(settings.env.id, settings.env.env_config)):
         env_runners["env_to_module_connector"] = flatten_observations_connector
     env_config = env_config_for_run(
         settings.env.id, settings.env.env_config, settings.log_file.parent
@@ -109,7 +102,11 @@ def _build(settings: Settings) -> AlgorithmConfig:
         .training(**dict(settings.algo.training))
         .rl_module(model_config=dict(settings.algo.model_config_))
         .fault_tolerance(**dict(settings.fault_tolerance))
-        .debugging(seed=settings.seed, log_level=settings.logging.rllib_level)
+        .debugging(
+            seed=settings.seed,
+            log_level=settings.logging.rllib_level,
+            log_sys_usage=False,  # a CPU/GPU poller thread per trial whose figures go unused
+        )
     )
     callbacks = callbacks_for(settings.env.id)
     if callbacks is not None:

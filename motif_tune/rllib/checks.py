@@ -25,8 +25,7 @@ _RESERVED = {"env", "env_config", "env_to_module_connector", "callbacks"}
 
 def check_algorithm_settings(settings: Settings) -> None:
     """Refuse unknown builder keys and anything RLlib's own validation rejects."""
-    algo_cls = algorithm_class(settings.algo.name)
-    defaults = algo_cls.get_default_config()
+    defaults = algorithm_class(settings.algo.name).get_default_config()
     _check_keys("algo.training", settings.algo.training, defaults, "training")
     _check_keys("scaling.env_runners", settings.scaling.env_runners, defaults, "env_runners")
     _check_keys("scaling.learners", settings.scaling.learners, defaults, "learners")

@@ -83,15 +83,12 @@ def settings_from_sweep(
 
 def parse_param(text: str) -> Any:
     """An MLflow param string back to the number (or bool, list, None) it was."""
-    for convert in (int, float):
+    for convert in (int, float, ast.literal_eval):
         try:
             return convert(text)
-        except ValueError:
+        except (ValueError, SyntaxError):
             pass
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
+    return text
 
 
 def _sweep_param_path(
@@ -106,9 +103,8 @@ def _sweep_param_path(
             settings.scaling.name,
         )
         return None, value
-    if recorded and recorded != "None":
-        return recorded, config_value(name, value)
-    return param_path(name), config_value(name, value)
+    path = recorded if recorded and recorded != "None" else param_path(name)
+    return path, config_value(name, value)
 
 
 def _sweep_params(settings: Settings, client: MlflowClient | None, name: str) -> dict[str, str]:

@@ -100,7 +100,8 @@ def run_evaluate(settings: Settings) -> EvalSummary:
             results = algo.evaluate()
         finally:
             algo.stop()
-            _remove_if_empty(run_dir)
+            with suppress(OSError):  # the run folder goes only if nothing was written to it
+                run_dir.rmdir()
     metrics = evaluation_metrics(results)
     run_id = _record_evaluation(client, exp_id, settings, source, metrics)
     return EvalSummary(
@@ -145,8 +146,7 @@ def _record_evaluation(
     metrics: Mapping[str, float],
 ) -> str:
     tags = run_tags(settings, "evaluate") | {TAG_CHECKPOINT: source.source}
-    run = client.create_run(exp_id, run_name=settings.run_name, tags=tags)
-    run_id = run.info.run_id
+    run_id = client.create_run(exp_id, run_name=settings.run_name, tags=tags).info.run_id
     params = {"checkpoint": source.source, "checkpoint_path": str(source.path)}
     params |= {f"evaluate.{k}": v for k, v in settings.evaluate.model_dump().items()}
     params |= flatten(settings.composed.get("env", {}), ".", "env.")
@@ -155,8 +155,3 @@ def _record_evaluation(
     log_metrics(client, run_id, metrics, step=0)
     client.set_terminated(run_id, status="FINISHED")
     return run_id
-
-
-def _remove_if_empty(folder: Path) -> None:
-    with suppress(OSError):
-        folder.rmdir()

@@ -1,12 +1,18 @@
 """One logging setup for the driver and every Ray worker process.
 
+The terminal gets what a person watching needs: warnings and errors (and, with
+``logging.console=verbose``, every record). Everything goes to the run's log
+file, driver and workers alike.
+
 Ray starts env runners and trials in fresh processes whose root logger sits at
-WARNING with no format, so INFO lines from an env on a remote runner never
-reach the driver. A ``worker_process_setup_hook`` runs ``setup_worker_logging``
-in every worker; it reads the level, format and log file from environment
-variables that the driver sets in Ray's ``runtime_env``. Ray forwards the
-worker's stderr to the driver's terminal, and the file handler appends the same
-lines to the run's log file.
+WARNING with no format, and forwards whatever they write to stdout and stderr
+to the driver's terminal. A ``worker_process_setup_hook`` runs
+``setup_worker_logging`` in every worker; it reads the level, format, console
+mode and log file from environment variables that the driver sets in Ray's
+``runtime_env``. In the normal console mode the worker's stdout and stderr
+themselves are sent to the log file (Ray's and RLlib's chatter, Python
+warnings, checkpoint notes), and only warnings and errors are written where
+Ray forwards them to the driver.
 """
 
 from __future__ import annotations
@@ -14,12 +20,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
+from typing import IO
 
 DEFAULT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 LEVEL_VAR = "MOTIF_TUNE_LOG_LEVEL"
 FORMAT_VAR = "MOTIF_TUNE_LOG_FORMAT"
 FILE_VAR = "MOTIF_TUNE_LOG_FILE"
+CONSOLE_VAR = "MOTIF_TUNE_LOG_CONSOLE"
 SETUP_HOOK = f"{__name__}.setup_worker_logging"
 _QUIET = ("alembic", "mlflow.store.db.utils", "urllib3", "filelock", "optuna")
 # RLlib's notes about its own internals (its new API stack is the only one used here).
@@ -29,37 +38,52 @@ _SILENT = ("ray._common.deprecation", "ray.rllib.algorithms.algorithm_config")
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is now (it may be swapped after setup)."""
 
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        super().__init__(stream or sys.stderr)
+        self._fixed = stream
 
     @property
     def stream(self):  # type: ignore[override]
-        return sys.stderr
+        return self._fixed or sys.stderr
 
     @stream.setter
     def stream(self, value) -> None:  # the base class assigns it; we always follow sys.stderr
         pass
 
 
-def configure_logging(level: str = "INFO", fmt: str = DEFAULT_FORMAT) -> None:
-    """Send records of ``level`` and above to stderr in ``fmt``; quiet chatty libraries."""
+def configure_logging(
+    level: str = "INFO",
+    fmt: str = DEFAULT_FORMAT,
+    console_level: str | None = None,
+    stream: IO[str] | None = None,
+) -> None:
+    """Records of ``console_level`` (default: ``level``) and above to stderr in ``fmt``;
+    the root logger passes ``level`` on (to the log file); chatty libraries are quieted."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if isinstance(handler, _StderrHandler):
             root.removeHandler(handler)
-    handler = _StderrHandler()
+    handler = _StderrHandler(stream)
     handler.setFormatter(logging.Formatter(fmt))
+    handler.setLevel(console_level or level)
     root.addHandler(handler)
     root.setLevel(level)
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
     for name in _SILENT:
         logging.getLogger(name).setLevel(logging.ERROR)
+    # RLlib registers its own env wrapper again in every runner; gymnasium warns each time.
+    warnings.filterwarnings("ignore", ".*Overriding environment rllib-", UserWarning)
 
 
-def runtime_env(level: str, fmt: str, log_file: Path | None) -> dict:
+def runtime_env(level: str, fmt: str, log_file: Path | None, console: str = "normal") -> dict:
     """The ``runtime_env`` that gives every worker this logging setup."""
-    env_vars = {LEVEL_VAR: level, FORMAT_VAR: fmt, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    env_vars = {
+        LEVEL_VAR: level,
+        FORMAT_VAR: fmt,
+        CONSOLE_VAR: console,
+        "PYTHONWARNINGS": "ignore::DeprecationWarning",
+    }
     if log_file is not None:
         env_vars[FILE_VAR] = str(log_file)
     return {"env_vars": env_vars, "worker_process_setup_hook": SETUP_HOOK}
@@ -69,10 +93,32 @@ def setup_worker_logging() -> None:
     """Runs in each Ray worker at start-up (and is safe to run twice)."""
     level = os.environ.get(LEVEL_VAR, "INFO")
     fmt = os.environ.get(FORMAT_VAR, DEFAULT_FORMAT)
-    configure_logging(level, fmt)
     log_file = os.environ.get(FILE_VAR)
+    verbose = os.environ.get(CONSOLE_VAR, "normal") == "verbose"
+    if log_file and not verbose:
+        forwarded = _send_output_to(Path(log_file))
+        configure_logging(level, fmt, "WARNING", forwarded)
+    else:
+        configure_logging(level, fmt)
     if log_file:
         add_file_handler(Path(log_file), level, fmt)
+
+
+def _send_output_to(path: Path) -> IO[str]:
+    """Point this process's stdout and stderr at ``path``; returns a stream to what
+    stderr was (which Ray forwards to the driver's terminal)."""
+    if getattr(sys, "_motif_tune_forwarded", None) is not None:
+        return sys._motif_tune_forwarded  # type: ignore[attr-defined]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    forwarded = os.fdopen(os.dup(2), "w", buffering=1)
+    target = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(target, 1)
+    os.dup2(target, 2)
+    os.close(target)
+    sys._motif_tune_forwarded = forwarded  # type: ignore[attr-defined]
+    return forwarded
 
 
 def add_file_handler(path: Path, level: str, fmt: str) -> None:

@@ -41,7 +41,9 @@ def start_ray(settings: Settings) -> tuple[dict[str, float], dict[str, float]]:
         "include_dashboard": False,
         "log_to_driver": True,
         "configure_logging": False,
-        "runtime_env": runtime_env(settings.logging.level, settings.logging.format, log_file),
+        "runtime_env": runtime_env(
+            settings.logging.level, settings.logging.format, log_file, settings.logging.console
+        ),
     }
     if address is None:
         _keep_token_out_of_home()
@@ -84,8 +86,7 @@ def check_reachable(address: str, timeout_s: float = 3.0) -> None:
     """Fail fast (seconds, not minutes) when no Ray head listens at ``host:port``."""
     if address == "auto" or address.startswith("local"):
         return  # ray.init finds (or quickly fails to find) a cluster on this machine
-    host_port = address.split("://", 1)[-1]
-    host, _, port = host_port.rpartition(":")
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(
             f"scaling.ray.address '{address}' is not HOST:PORT, ray://HOST:PORT or 'auto'."
@@ -133,7 +134,7 @@ def stop_ray(settings: Settings) -> None:
 
     if ray.is_initialized():
         ray.shutdown()
-    forget_local_ray(settings.paths.root)
+    (_sessions_dir(settings.paths.root) / f"{os.getpid()}.json").unlink(missing_ok=True)
 
 
 def _sessions_dir(root: Path) -> Path:
@@ -178,10 +179,6 @@ def stop_orphaned_ray(root: Path) -> int:
     if stopped:
         log.warning("Stopped %d Ray processes left behind by a killed motif-tune run.", stopped)
     return stopped
-
-
-def forget_local_ray(root: Path) -> None:
-    (_sessions_dir(root) / f"{os.getpid()}.json").unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:

@@ -42,21 +42,16 @@ class TrialResources:
         return ", ".join(parts) or "nothing"
 
 
-def trial_resources(placement_group_factory: Any) -> TrialResources:
-    """Sum (and the largest) of the bundles of a Tune ``PlacementGroupFactory``."""
-    bundles = [dict(b) for b in placement_group_factory.bundles]
+def needs_of(settings: Settings, values: Mapping[str, Any] | None = None) -> TrialResources:
+    """What one trial with these searched ``values`` asks Ray for: the sum (and the
+    largest) of the bundles of its Tune ``PlacementGroupFactory``."""
+    config = build_algorithm_config(trial_settings(settings, dict(values or {})))
+    request = algorithm_class(settings.algo.name).default_resource_request(config.to_dict())
     largest: dict[str, float] = {}
-    for bundle in bundles:
+    for bundle in request.bundles:
         for name, amount in bundle.items():
             largest[name] = max(largest.get(name, 0.0), float(amount))
-    return TrialResources(dict(placement_group_factory.required_resources), largest)
-
-
-def needs_of(settings: Settings, values: Mapping[str, Any] | None = None) -> TrialResources:
-    """What one trial with these searched ``values`` asks Ray for."""
-    config = build_algorithm_config(trial_settings(settings, dict(values or {})))
-    algo_cls = algorithm_class(settings.algo.name)
-    return trial_resources(algo_cls.default_resource_request(config.to_dict()))
+    return TrialResources(dict(request.required_resources), largest)
 
 
 def resource_corners(settings: Settings) -> list[dict[str, Any]]:
@@ -94,8 +89,7 @@ def check_sweep_fits(
     """Refuse a sweep any of whose trials could never run; return the smallest need and
     how many trials run at once."""
     node = largest_node or cluster
-    corners = resource_corners(settings)
-    needs = [(corner, needs_of(settings, corner)) for corner in corners]
+    needs = [(corner, needs_of(settings, corner)) for corner in resource_corners(settings)]
     misfits = [(corner, need) for corner, need in needs if not fits(need, cluster, node)]
     if misfits:
         corner, need = misfits[0]

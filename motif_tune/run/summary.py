@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from motif_tune.config import Settings
-from motif_tune.results import OBJECTIVE, fmt
+from motif_tune.results import OBJECTIVE, fmt, relative
 from motif_tune.run.ranking import Finalist, TrialScore
 from motif_tune.search.budget import trial_budget
-from motif_tune.tracking.store import log_metrics
+from motif_tune.tracking.store import log_metrics, ui_command, ui_link
 from motif_tune.tracking.sweep_run import SweepRun
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ class SweepSummary:
     champion: Finalist | None = None
     experiment_path: str = ""
     mlflow_run_id: str | None = None
+    mlflow_experiment_id: str | None = None
     tracking_uri: str = ""
     registered_model: str | None = None
 
@@ -65,13 +66,15 @@ class SweepSummary:
         best = self.best
         if best is not None:
             lines.append(f"Champion: {_values(best.values)}: {self._champion_score()}")
-            lines.append(f"  checkpoint: {self.best_checkpoint or '(none saved)'}")
+            checkpoint = relative(self.best_checkpoint) if self.best_checkpoint else "(none saved)"
+            lines.append(f"  checkpoint: {checkpoint}")
             if self.registered_model:
                 lines.append(f"  registered: {self.registered_model}")
+        link = ui_link(self.tracking_uri, self.mlflow_experiment_id, self.mlflow_run_id)
         lines += [
-            f"Tune results: {self.experiment_path}",
-            f"MLflow run:   {self.mlflow_run_id} at {self.tracking_uri}",
-            "Compare trials in the MLflow UI: make ui   (then open http://127.0.0.1:5000)",
+            f"Tune results: {relative(self.experiment_path)}",
+            f"MLflow run:   {link}",
+            f"Open the MLflow UI on this store: {ui_command(self.tracking_uri)}",
         ]
         return "\n".join(lines)
 
@@ -173,6 +176,7 @@ def summarise(
         champion=champion,
         experiment_path=str(results.experiment_path),
         mlflow_run_id=sweep_run.run_id,
+        mlflow_experiment_id=sweep_run.experiment_id,
         tracking_uri=settings.tracking.uri,
     )
     if summary.best is not None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from motif_tune.config import Settings, load_settings
 from motif_tune.errors import ConfigError, SweepInterrupted
 from motif_tune.results import OBJECTIVE
+from motif_tune.run.console import SweepConsole
 from motif_tune.run.ranking import (
     champion_of,
     choose_finalists,
@@ -176,20 +178,14 @@ def _announce(settings: Settings, cluster: dict, need: Any, concurrency: int) ->
     for notice in budget_notices(settings):
         log.warning(notice)
     verify = settings.sweep.verify
-    log.info(
-        "Sweep '%s': %d trials of %s %s on %s, %s each, scored by %s; then the top %d "
-        "(and the baseline) on %d fresh seeds. The smallest trial needs %s; %d at a time.",
-        settings.run_name,
-        settings.sweep.num_samples,
-        settings.algo.name,
-        settings.env.name,
-        settings.scaling.name,
-        trial_budget(settings).describe(),
-        objective_description(settings),
-        verify.top_k,
-        verify.seeds,
-        need.describe(),
-        concurrency,
+    finalists = f"then the top {verify.top_k} and the baseline on {verify.seeds} fresh seeds; "
+    print(
+        f"Sweep '{settings.run_name}': {settings.sweep.num_samples} trials of "
+        f"{settings.algo.name} on {settings.env.name} ({settings.scaling.name}), "
+        f"{trial_budget(settings).describe()} each, {concurrency} at a time; "
+        f"{finalists if verify.top_k else ''}scored by {objective_description(settings)}. "
+        f"A trial needs {need.describe()}.",
+        flush=True,
     )
 
 
@@ -221,7 +217,7 @@ def _search_tuner(settings: Settings, space: SearchSpace, concurrency: int, swee
             num_samples=settings.sweep.num_samples,
             max_concurrent_trials=concurrency,
         ),
-        MLflowTrialCallback(sweep_run, role="trial"),
+        [MLflowTrialCallback(sweep_run, role="trial"), _console(settings, "search")],
     )
 
 
@@ -232,7 +228,10 @@ def _verification_tuner(
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
 
-    callback = MLflowTrialCallback(sweep_run, role="verify")
+    callbacks = [
+        MLflowTrialCallback(sweep_run, role="verify"),
+        _console(settings, "verification", len(points)),
+    ]
     name = f"{settings.run_name}{VERIFY_SUFFIX}"
     path = f"{settings.storage_path.rstrip('/')}/{name}"
     if tune.Tuner.can_restore(path):
@@ -253,7 +252,7 @@ def _verification_tuner(
             num_samples=len(points),
             max_concurrent_trials=concurrency,
         ),
-        callback,
+        callbacks,
         param_space=_keys_of(points),
     )
 
@@ -269,15 +268,24 @@ def _tuner(
     settings: Settings,
     name: str,
     tune_config: Any,
-    callback: Any,
+    callbacks: list[Any],
     param_space: dict[str, Any] | None = None,
 ):
-    """A Tuner of this sweep's trainable: stop at the budget, checkpoints by objective."""
+    """A Tuner of this sweep's trainable: stop at the budget, checkpoints by objective.
+
+    Tune's result files are kept (``result.json``, ``progress.csv``); its TensorBoard
+    logger and, unless ``logging.console=verbose``, its trial tables are left out.
+    """
     from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     sweep = settings.sweep
     if is_local(settings.storage_path):
         Path(settings.storage_path).mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the loggers come below
+    if settings.logging.console == "normal":  # the console shows progress, not Ray's reporter
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     tune_config.metric, tune_config.mode = OBJECTIVE, sweep.mode
     tune_config.trial_name_creator = tune_config.trial_dirname_creator = _trial_name
     run_config = tune.RunConfig(
@@ -292,8 +300,8 @@ def _tuner(
             checkpoint_at_end=True,
         ),
         failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
-        callbacks=[callback],
-        verbose=settings.logging.tune_verbose,
+        callbacks=[*callbacks, JsonLoggerCallback(), CSVLoggerCallback()],
+        verbose=settings.logging.tune_verbose if settings.logging.console == "verbose" else 0,
     )
     return tune.Tuner(
         make_trainable(settings),
@@ -301,6 +309,13 @@ def _tuner(
         tune_config=tune_config,
         run_config=run_config,
     )
+
+
+def _console(settings: Settings, title: str, planned: int | None = None) -> SweepConsole:
+    """Progress on the terminal: a live table (not beside Ray's own, in verbose mode)."""
+    live = None if settings.logging.console == "normal" else False
+    planned = planned or settings.sweep.num_samples
+    return SweepConsole(title, planned, trial_budget(settings), settings.sweep.mode, live=live)
 
 
 def _trial_name(trial: Any) -> str:

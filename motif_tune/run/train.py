@@ -25,12 +25,11 @@ from typing import TYPE_CHECKING, Any
 from motif_tune.config import Settings
 from motif_tune.envs.registry import all_task_metrics
 from motif_tune.errors import ConfigError
-from motif_tune.results import flatten, fmt, is_number
+from motif_tune.results import flatten, fmt, is_number, relative
 from motif_tune.rllib.algorithm import build_algorithm
 from motif_tune.rllib.builder import build_algorithm_config
 from motif_tune.run.best_settings import settings_from_sweep
 from motif_tune.run.checkpoints import (
-    CHECKPOINT_ARTIFACT,
     TAG_CHECKPOINT,
     CheckpointInfo,
     CheckpointSource,
@@ -46,6 +45,7 @@ from motif_tune.run.ray_session import ray_session
 from motif_tune.run.resources import check_fits_locally
 from motif_tune.search.budget import trial_budget
 from motif_tune.tracking.metrics import iteration_metrics
+from motif_tune.tracking.policy_model import CHECKPOINT_ARTIFACT
 from motif_tune.tracking.store import (
     experiment_id,
     log_metrics,
@@ -99,7 +99,7 @@ class TrainSummary:
             values = ", ".join(f"{k}={fmt(v)}" for k, v in sorted(self.sweep_values.items()))
             lines.append(f"  from sweep:    {self.from_sweep} ({values})")
         lines += [
-            f"  checkpoint:    {self.checkpoint}",
+            f"  checkpoint:    {relative(self.checkpoint)}",
             f"  MLflow run:    {self.mlflow_run_id} at {self.tracking_uri}",
             "Evaluate it: motif-tune evaluate "
             f"checkpoint=runs:/{self.mlflow_run_id}/{CHECKPOINT_ARTIFACT}",
@@ -162,7 +162,7 @@ def _train_loop(
     algo: Algorithm, settings: Settings, run_dir: Path, client: MlflowClient, run_id: str
 ) -> tuple[dict[str, float], Path]:
     """Train until the stop rule; returns the last metrics and the final checkpoint."""
-    stop = train_stop_rule(settings)
+    stop = dict(settings.stop) or trial_budget(settings).stop_rule()  # else a trial's budget
     frequency = settings.train.checkpoint_frequency
     keep = settings.train.num_checkpoints_to_keep
     saved: list[Path] = []
@@ -201,11 +201,6 @@ def stop_reached(stop: Mapping[str, float], result: Mapping[str, Any]) -> bool:
     """Tune's rule: stop once any key of ``stop`` has reached its value."""
     flat = flatten(result)
     return any(is_number(flat.get(key)) and flat[key] >= limit for key, limit in stop.items())
-
-
-def train_stop_rule(settings: Settings) -> dict[str, float]:
-    """The ``stop`` rules, or else one trial's budget of the composed sweep."""
-    return dict(settings.stop) or trial_budget(settings).stop_rule()
 
 
 def _warn_unknown_stop_keys(stop: Mapping[str, float], result: Mapping[str, Any]) -> None:
@@ -253,9 +248,5 @@ def _start_train_run(
     if settings.train.from_sweep:
         tags[TAG_FROM_SWEEP] = settings.train.from_sweep
     run = client.create_run(exp_id, run_name=settings.run_name, tags=tags)
-    log_params(client, run.info.run_id, _config_params(settings))
+    log_params(client, run.info.run_id, flatten(settings.recorded_config, "."))
     return run.info.run_id
-
-
-def _config_params(settings: Settings) -> dict[str, Any]:
-    return flatten(settings.recorded_config, ".")

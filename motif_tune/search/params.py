@@ -24,11 +24,10 @@ TRAIN_BATCH_SIZE = "train_batch_size"
 WORKERS_PER_GPU = "workers_per_gpu"
 NUM_ENVS_PER_ENV_RUNNER = "num_envs_per_env_runner"
 NUM_ENV_RUNNERS = "num_env_runners"
-# Searched names whose value is transformed on its way into the config.
-DERIVED_PARAMS = {
-    WORKERS_PER_GPU: "scaling.env_runners.num_gpus_per_env_runner",
-}
+# The config paths of the names with a meaning of their own (``config_value``
+# transforms workers per GPU on its way into the config).
 PARAM_ALIASES = {
+    WORKERS_PER_GPU: "scaling.env_runners.num_gpus_per_env_runner",
     ROLLOUT_FRAGMENT_LENGTH: "scaling.env_runners.rollout_fragment_length",
     TRAIN_BATCH_SIZE: "algo.training.train_batch_size_per_learner",
     NUM_ENVS_PER_ENV_RUNNER: "scaling.env_runners.num_envs_per_env_runner",
@@ -42,7 +41,7 @@ def param_path(name: str, spec: ParamSpec | None = None) -> str:
     """The config path a searched name sets (the spec's own path, an alias, or the name)."""
     if spec is not None and spec.path:
         return spec.path
-    return DERIVED_PARAMS.get(name) or PARAM_ALIASES.get(name, name)
+    return PARAM_ALIASES.get(name, name)
 
 
 def config_value(name: str, value: Any) -> Any:
@@ -52,9 +51,9 @@ def config_value(name: str, value: Any) -> Any:
     return value
 
 
-def trial_overrides(settings: Settings, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Config path -> value for a trial's searched ``values`` (and its ``seed``)."""
-    space = settings.sweep.space
+def trial_settings(base: Settings, values: Mapping[str, Any]) -> Settings:
+    """One trial's settings: the base settings with its searched values (and seed) applied."""
+    space = base.sweep.space
     overrides = {
         param_path(name, space[name]): config_value(name, value)
         for name, value in values.items()
@@ -62,12 +61,6 @@ def trial_overrides(settings: Settings, values: Mapping[str, Any]) -> dict[str, 
     }
     if SEED in values:
         overrides[SEED] = int(values[SEED])
-    return overrides
-
-
-def trial_settings(base: Settings, values: Mapping[str, Any]) -> Settings:
-    """The settings of one trial: the base settings with its searched values applied."""
-    overrides = trial_overrides(base, values)
     return apply_overrides(base, overrides) if overrides else base
 
 

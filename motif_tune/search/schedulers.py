@@ -6,6 +6,7 @@ rungs count the budget's own unit (env steps, seconds or iterations).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,9 @@ def make_searcher(
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no line per study and trial
+    # The baseline may lie outside the searched ranges: it is proposed on purpose.
+    warnings.filterwarnings("ignore", "Fixed parameter .* out of range", UserWarning)
     sweep = settings.sweep
     if sweep.searcher == "random":
         sampler = optuna.samplers.RandomSampler(seed=sweep.seed)

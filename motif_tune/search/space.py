@@ -9,6 +9,7 @@ never exceeds the batch. Optuna sees the requested batch size; the trial gets
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 from motif_tune.config import ParamSpec, Settings
@@ -38,8 +39,9 @@ class SearchSpace:
         for name, spec in self.specs.items():
             if name not in (ROLLOUT_FRAGMENT_LENGTH, TRAIN_BATCH_SIZE):
                 values[name] = suggest(trial, name, spec)
-        steps_per_fragment = self._parallel_envs(values)
-        fragment, batch = self._batch_pair(trial, steps_per_fragment)
+        envs = int(values.get(NUM_ENVS_PER_ENV_RUNNER, self.fixed_envs))
+        runners = int(values.get(NUM_ENV_RUNNERS, self.fixed_runners))
+        fragment, batch = self._batch_pair(trial, envs * max(runners, 1))
         if fragment is not None:
             values[ROLLOUT_FRAGMENT_LENGTH] = fragment
         if batch is not None:
@@ -52,24 +54,20 @@ class SearchSpace:
         import optuna
 
         try:
-            return self(optuna.trial.FixedTrial(values))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # values outside the ranges
+                return self(optuna.trial.FixedTrial(values))
         except ValueError:
             return None
-
-    def _parallel_envs(self, values: dict[str, Any]) -> int:
-        envs = int(values.get(NUM_ENVS_PER_ENV_RUNNER, self.fixed_envs))
-        runners = int(values.get(NUM_ENV_RUNNERS, self.fixed_runners))
-        return envs * max(runners, 1)
 
     def _batch_pair(self, trial: Any, parallel: int) -> tuple[int | None, int | None]:
         fragment_spec = self.specs.get(ROLLOUT_FRAGMENT_LENGTH)
         batch_spec = self.specs.get(TRAIN_BATCH_SIZE)
         if batch_spec is None and fragment_spec is None:
             return None, None
-        if batch_spec is not None:
-            requested = int(suggest(trial, TRAIN_BATCH_SIZE, batch_spec))
-        else:
-            requested = int(self.fixed_batch)
+        requested = int(
+            suggest(trial, TRAIN_BATCH_SIZE, batch_spec) if batch_spec else self.fixed_batch
+        )
         if fragment_spec is None:
             if self.fixed_fragment == "auto":
                 return None, requested
@@ -125,17 +123,7 @@ def check_space(space: SearchSpace) -> None:
             )
     if fragment is None or batch is None:
         return
-    most_parallel = _most_parallel(space)
-    if fragment.low * most_parallel > batch.high:
-        raise ConfigError(
-            f"sweep.space.rollout_fragment_length low ({int(fragment.low)}) x envs x runners "
-            f"({most_parallel}) exceeds sweep.space.train_batch_size high ({int(batch.high)}): "
-            "no trial can fill a batch with whole fragments; lower the fragment range or raise "
-            "the batch range."
-        )
 
-
-def _most_parallel(space: SearchSpace) -> int:
     def largest(name: str, fixed: int) -> int:
         spec = space.specs.get(name)
         if spec is None:
@@ -145,4 +133,11 @@ def _most_parallel(space: SearchSpace) -> int:
         return int(spec.high)
 
     envs = largest(NUM_ENVS_PER_ENV_RUNNER, space.fixed_envs)
-    return envs * max(largest(NUM_ENV_RUNNERS, space.fixed_runners), 1)
+    most_parallel = envs * max(largest(NUM_ENV_RUNNERS, space.fixed_runners), 1)
+    if fragment.low * most_parallel > batch.high:
+        raise ConfigError(
+            f"sweep.space.rollout_fragment_length low ({int(fragment.low)}) x envs x runners "
+            f"({most_parallel}) exceeds sweep.space.train_batch_size high ({int(batch.high)}): "
+            "no trial can fill a batch with whole fragments; lower the fragment range or raise "
+            "the batch range."
+        )

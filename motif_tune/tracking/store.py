@@ -128,6 +128,26 @@ def experiment_id(client: MlflowClient, settings: Settings) -> str:
     return client.create_experiment(name)
 
 
+UI_ADDRESS = "http://127.0.0.1:5000"
+
+
+def ui_command(uri: str) -> str:
+    """The command that serves the MLflow UI on ``uri``'s store, on 127.0.0.1."""
+    if uri.startswith(("http://", "https://")):
+        return f"open {uri} in a browser"
+    if uri == f"sqlite:///{Path.cwd() / 'runs' / 'mlflow.db'}":
+        return "make ui   (then open http://127.0.0.1:5000)"
+    return f"mlflow ui --backend-store-uri '{uri}' --host 127.0.0.1 --port 5000"
+
+
+def ui_link(uri: str, experiment: str | None, run_id: str | None) -> str:
+    """Where the run is in the UI: its page on a server, or its id on a local store."""
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else UI_ADDRESS
+    if experiment is None or run_id is None:
+        return f"{run_id} at {uri}"
+    return f"{base}/#/experiments/{experiment}/runs/{run_id}"
+
+
 def run_tags(settings: Settings, role: str) -> dict[str, str]:
     """The tags of a run of this project: its name, its role and the composed groups."""
     return {
