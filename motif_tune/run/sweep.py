@@ -248,9 +248,8 @@ def _verification_tuner(
         settings,
         name,
         tune.TuneConfig(
-            search_alg=BasicVariantGenerator(points_to_evaluate=points),
+            search_alg=BasicVariantGenerator(points_to_evaluate=points, max_concurrent=concurrency),
             num_samples=len(points),
-            max_concurrent_trials=concurrency,
         ),
         callbacks,
         param_space=_keys_of(points),
