@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -13,6 +15,26 @@ from motif_tune.config.files import config_dir, register_sweeps, with_free_form_
 from motif_tune.run.checks import check_settings
 
 register_sweeps()
+
+
+def cli(*args: str) -> list[str]:
+    """The ``motif-tune`` program, as a subprocess command line."""
+    return [sys.executable, "-m", "motif_tune", *args]
+
+
+def runs_by_role(store: Path, role: str) -> list:
+    """The runs of ``role`` in the local store under ``store`` (none before it exists)."""
+    from motif_tune.tracking.store import open_store
+
+    if not (store / "mlflow.db").exists():
+        return []
+    client = open_store(f"sqlite:///{store}/mlflow.db")  # safe while a sweep creates it
+    experiment = client.get_experiment_by_name("motif_tune")
+    if experiment is None:
+        return []
+    return client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`motif_tune.role` = '{role}'"
+    )
 
 
 def compose_config(overrides: Sequence[str] = ()) -> DictConfig:

@@ -6,31 +6,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from motif_tune.tracking.store import open_store
+from tests.conftest import cli, runs_by_role
 
 pytestmark = pytest.mark.slow
-
-
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "motif_tune", *args]
-
-
-def runs_by_role(store, role: str) -> list:
-    if not (store / "mlflow.db").exists():
-        return []
-    client = open_store(f"sqlite:///{store}/mlflow.db")  # safe while a sweep creates it
-    experiment = client.get_experiment_by_name("motif_tune")
-    if experiment is None:
-        return []
-    return client.search_runs(
-        [experiment.experiment_id], filter_string=f"tags.`motif_tune.role` = '{role}'"
-    )
 
 
 def test_crashing_env_runners_are_restarted_and_the_trial_finishes(isolated_runs):

@@ -8,7 +8,6 @@ import io
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from motif_tune.tracking.store import open_store
+from tests.conftest import cli, runs_by_role
 
 pytestmark = pytest.mark.slow
 
@@ -24,24 +24,8 @@ STEPS = "num_env_steps_sampled_lifetime"
 VERIFIED = ["sweep=smoke", "sweep.num_samples=2", "sweep.verify.top_k=2", "sweep.verify.seeds=2"]
 
 
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "motif_tune", *args]
-
-
 def client_for(store) -> MlflowClient:
     return open_store(f"sqlite:///{store}/mlflow.db")  # safe while a sweep creates it
-
-
-def runs_by_role(store, role: str) -> list:
-    if not (store / "mlflow.db").exists():
-        return []
-    client = client_for(store)
-    experiment = client.get_experiment_by_name("motif_tune")
-    if experiment is None:
-        return []
-    return client.search_runs(
-        [experiment.experiment_id], filter_string=f"tags.`motif_tune.role` = '{role}'"
-    )
 
 
 def test_small_and_large_batches_stop_at_the_same_env_steps_scored_by_one_objective(
