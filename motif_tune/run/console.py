@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 from ray.tune import Callback
@@ -47,7 +47,6 @@ class _Row:
     objective: float = math.nan
     spent: float = 0.0
     status: str = "running"
-    started: float = field(default_factory=time.monotonic)
 
 
 class SweepConsole(Callback):
@@ -110,10 +109,9 @@ class SweepConsole(Callback):
             return
         self.on_trial_result(iteration, trials, trial, trial.last_result or {})
         row.status = "finished" if row.spent >= self.budget.amount else "stopped early"
-        where = "" if row.status == "finished" else " (its budget's rung)"
         self._event(
             f"{self.title}: trial {row.trial_id} {row.status}: objective {fmt(row.objective)} "
-            f"after {self._spent(row.spent)}{where}; {short_values(row.values)}"
+            f"after {self._spent(row.spent)}; {short_values(row.values)}"
         )
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -157,13 +155,9 @@ class SweepConsole(Callback):
     def leaders(self) -> list[_Row]:
         """The trials best first (the ones with a score), then the rest."""
         sign = -1 if self.mode == "max" else 1
-        return sorted(
-            self.rows.values(),
-            key=lambda r: (
-                math.isnan(r.objective),
-                sign * (r.objective if r.objective == r.objective else 0),
-            ),
-        )
+        scored = [r for r in self.rows.values() if not math.isnan(r.objective)]
+        unscored = [r for r in self.rows.values() if math.isnan(r.objective)]
+        return sorted(scored, key=lambda r: sign * r.objective) + unscored
 
     def _renderable(self) -> Any:
         from rich.table import Table
