@@ -34,8 +34,18 @@ def test_smoke_sweep_records_every_trial_in_mlflow(isolated_runs):
     assert len(parents) == 1 and parents[0].info.run_name == "smoke-e2e"
     assert parents[0].info.status == "FINISHED"
     assert len(trials) == 2
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # runs table
+    assert sorted(t.info.run_name.split()[0] for t in trials) == ["t01", "t02"]
     for trial in trials:
         assert trial.info.status == "FINISHED"
+        tags = trial.data.tags
+        assert (tags["algo"], tags["env"], tags["scaling"], tags["sweep"]) == (
+            "PPO",
+            "motif",
+            "local",
+            "smoke",
+        )
+        assert f"batch={trial.data.params['train_batch_size']}" in trial.info.run_name
         assert trial.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         params = trial.data.params
         assert {"rollout_fragment_length", "train_batch_size"} <= set(params)
@@ -84,8 +94,18 @@ def test_gpu_packing_on_logical_gpus_records_workers_per_gpu(isolated_runs):
         [experiment.experiment_id], filter_string="tags.`motif_tune.role` = 'trial'"
     )
     assert len(trials) == 2
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # runs table
+    assert sorted(t.info.run_name.split()[0] for t in trials) == ["t01", "t02"]
     for trial in trials:
         assert trial.info.status == "FINISHED"
+        tags = trial.data.tags
+        assert (tags["algo"], tags["env"], tags["scaling"], tags["sweep"]) == (
+            "PPO",
+            "motif",
+            "local",
+            "smoke",
+        )
+        assert f"batch={trial.data.params['train_batch_size']}" in trial.info.run_name
         assert trial.data.params["workers_per_gpu"] in {"1", "2", "4"}
         assert trial.data.params["num_envs_per_env_runner"] in {"1", "2", "4", "8"}
 

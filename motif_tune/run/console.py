@@ -20,24 +20,9 @@ from ray.tune import Callback
 
 from motif_tune.results import OBJECTIVE, fmt, is_number, one_line
 from motif_tune.search.budget import Budget
+from motif_tune.search.params import short_name, short_values
 
-# Short column names for the searched values everyone knows.
-SHORT_NAMES = {
-    "rollout_fragment_length": "fragment",
-    "train_batch_size": "batch",
-    "workers_per_gpu": "workers/GPU",
-    "num_envs_per_env_runner": "envs",
-    "num_env_runners": "runners",
-}
 _LEADERS = 8  # trials shown in the live table
-
-
-def short_name(name: str) -> str:
-    return SHORT_NAMES.get(name, name.rsplit(".", 1)[-1])
-
-
-def short_values(values: dict[str, Any]) -> str:
-    return " ".join(f"{short_name(k)}={fmt(v)}" for k, v in values.items())
 
 
 @dataclass

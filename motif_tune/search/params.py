@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 
 from motif_tune.config import ParamSpec, Settings, apply_overrides
 from motif_tune.errors import ConfigError
+from motif_tune.results import fmt
 
 # A trial's seed (verification retrains a configuration on several).
 SEED = "seed"
@@ -32,6 +33,14 @@ PARAM_ALIASES = {
     TRAIN_BATCH_SIZE: "algo.training.train_batch_size_per_learner",
     NUM_ENVS_PER_ENV_RUNNER: "scaling.env_runners.num_envs_per_env_runner",
     NUM_ENV_RUNNERS: "scaling.env_runners.num_env_runners",
+}
+# Short names for the searched values everyone knows (tables, run names).
+SHORT_NAMES = {
+    ROLLOUT_FRAGMENT_LENGTH: "fragment",
+    TRAIN_BATCH_SIZE: "batch",
+    WORKERS_PER_GPU: "workers/GPU",
+    NUM_ENVS_PER_ENV_RUNNER: "envs",
+    NUM_ENV_RUNNERS: "runners",
 }
 # Config path prefixes the RLlib builders accept new keys under.
 _BUILDER_PATHS = ("algo.training.", "scaling.env_runners.", "scaling.learners.")
@@ -86,6 +95,16 @@ def baseline_values(settings: Settings) -> dict[str, Any]:
             continue
         values[name] = value
     return values
+
+
+def short_name(name: str) -> str:
+    """``rollout_fragment_length`` -> ``fragment``, ``algo.training.lr`` -> ``lr``."""
+    return SHORT_NAMES.get(name, name.rsplit(".", 1)[-1])
+
+
+def short_values(values: Mapping[str, Any]) -> str:
+    """``fragment=29 batch=232`` (searched values in a few characters)."""
+    return " ".join(f"{short_name(k)}={fmt(v)}" for k, v in values.items())
 
 
 def check_space_paths(settings: Settings) -> None:

@@ -11,18 +11,19 @@ import logging
 from typing import Any
 
 from mlflow.entities import RunStatus, RunTag
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from ray.tune import Callback
 
 from motif_tune.search.budget import trial_budget
+from motif_tune.search.params import short_values
 from motif_tune.tracking.metrics import iteration_metrics
 from motif_tune.tracking.store import (
-    TAG_ROLE,
     TAG_SWEEP,
     TAG_TRIAL_ID,
     TAG_TRIAL_STATUS,
     log_metrics,
     log_params,
+    run_tags,
 )
 from motif_tune.tracking.sweep_run import SweepRun
 
@@ -52,13 +53,19 @@ class MLflowTrialCallback(Callback):
         if run_id is not None:
             self.client.update_run(run_id, status="RUNNING")
             return
+        settings = self.sweep_run.settings
+        values = {k: v for k, v in dict(trial.config).items() if not k.startswith("__")}
+        prefix = "t" if self.role == "trial" else "v"
+        name = f"{prefix}{len(self._runs) + 1:02d} {short_values(values)}".strip()
+        tags = {k: v for k, v in run_tags(settings, self.role).items() if k != MLFLOW_RUN_NAME}
         run = self.client.create_run(
             self.sweep_run.experiment_id,
-            run_name=trial.trial_id if self.role == "trial" else f"{self.role} {trial.trial_id}",
+            run_name=name,
             tags={
+                **tags,
+                "sweep": settings.sweep.name,
                 MLFLOW_PARENT_RUN_ID: self.sweep_run.run_id,
-                TAG_SWEEP: self.sweep_run.settings.run_name,
-                TAG_ROLE: self.role,
+                TAG_SWEEP: settings.run_name,
                 TAG_TRIAL_ID: trial.trial_id,
             },
         )

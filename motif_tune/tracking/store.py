@@ -33,6 +33,16 @@ TAG_TRIAL_STATUS = "motif_tune.trial_status"
 TAG_CHECKPOINT_RANK = "motif_tune.checkpoint_rank"
 TAG_CHECKPOINT_SOURCE = "motif_tune.checkpoint_source"
 DEFAULT_EXPERIMENT = "motif_tune"
+# The UI opens an experiment of this kind on its runs table (not on a GenAI overview).
+EXPERIMENT_TAGS = {
+    "mlflow.experimentKind": "custom_model_development",
+    "mlflow.note.content": (
+        "motif-tune sweeps: one parent run per sweep (role `sweep`), its search trials "
+        "(role `trial`) and verification trials (role `verify`) nested under it. Sort by "
+        "the `objective` metric; the registered model's `champion` alias is the sweep's "
+        "verified winner."
+    ),
+}
 _MAX_BATCH = 900
 _PAGE = 1000
 
@@ -119,13 +129,16 @@ def experiment_id(client: MlflowClient, settings: Settings) -> str:
             "start the tracking server or point tracking.uri at a reachable one."
         ) from None
     if existing is not None:
+        for key, value in EXPERIMENT_TAGS.items():
+            if key not in existing.tags:
+                client.set_experiment_tag(existing.experiment_id, key, value)
         return existing.experiment_id
     location = settings.tracking.artifact_location
-    is_local = settings.tracking.uri.startswith(("sqlite:", "file:", "/"))
-    if location and is_local:
+    if location and settings.tracking.uri.startswith(("sqlite:", "file:", "/")):
         os.makedirs(location, exist_ok=True)
-        return client.create_experiment(name, artifact_location=Path(location).resolve().as_uri())
-    return client.create_experiment(name)
+        location = Path(location).resolve().as_uri()
+        return client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS)
+    return client.create_experiment(name, tags=EXPERIMENT_TAGS)
 
 
 UI_ADDRESS = "http://127.0.0.1:5000"
