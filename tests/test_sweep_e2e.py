@@ -94,18 +94,12 @@ def test_gpu_packing_on_logical_gpus_records_workers_per_gpu(isolated_runs):
         [experiment.experiment_id], filter_string="tags.`motif_tune.role` = 'trial'"
     )
     assert len(trials) == 2
-    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # runs table
-    assert sorted(t.info.run_name.split()[0] for t in trials) == ["t01", "t02"]
     for trial in trials:
         assert trial.info.status == "FINISHED"
-        tags = trial.data.tags
-        assert (tags["algo"], tags["env"], tags["scaling"], tags["sweep"]) == (
-            "PPO",
-            "motif",
-            "local",
-            "smoke",
+        assert (trial.data.tags["scaling"], trial.data.tags["sweep"]) == (
+            "logical_gpus",
+            "gpu_packing",
         )
-        assert f"batch={trial.data.params['train_batch_size']}" in trial.info.run_name
         assert trial.data.params["workers_per_gpu"] in {"1", "2", "4"}
         assert trial.data.params["num_envs_per_env_runner"] in {"1", "2", "4", "8"}
 
