@@ -34,15 +34,6 @@ def nested_get(result: Mapping[str, Any], key: str) -> Any:
     return node
 
 
-def nested_set(result: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``result["a"]["b"] = value`` for ``key="a/b"``, creating parents."""
-    *parents, leaf = key.split("/")
-    node = result
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = value
-
-
 def is_number(value: Any) -> bool:
     """An int or a float, not a bool."""
     return isinstance(value, int | float) and not isinstance(value, bool)
