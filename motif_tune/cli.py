@@ -20,6 +20,7 @@ from motif_tune.config.files import (
     register_sweeps,
     with_free_form_keys,
 )
+from motif_tune.config.keys import check_override_keys
 from motif_tune.errors import ConfigError, SweepInterrupted
 
 PROG = "motif-tune"
@@ -171,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         command, overrides = split_command(argv)
         check_group_overrides(overrides)
+        check_override_keys(overrides)
         overrides = with_free_form_keys(overrides)
     except ConfigError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)

@@ -15,8 +15,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from motif_tune.config.keys import unknown_setting
 from motif_tune.config.schema import Settings
 from motif_tune.errors import ConfigError
 
@@ -87,9 +88,7 @@ def _first_error(err: ValidationError) -> str:
     loc = ".".join(str(part) for part in first["loc"]).replace("model_config_", "model_config")
     kind = first["type"]
     if kind == "extra_forbidden":
-        parent = loc.rpartition(".")[0]
-        where = f"'{parent}'" if parent else "the top level"
-        return f"Unknown setting '{loc}': {where} accepts {_valid_keys(parent)}."
+        return unknown_setting(loc)
     if kind == "missing":
         return f"Setting '{loc}' is required."
     message = first["msg"].removeprefix("Value error, ")
@@ -100,15 +99,3 @@ def _first_error(err: ValidationError) -> str:
     value = first.get("input")
     shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
     return f"Setting '{loc}': {message}{shown}."
-
-
-def _valid_keys(parent: str) -> str:
-    model: type[BaseModel] = Settings
-    for part in [p for p in parent.split(".") if p]:
-        field = model.model_fields.get(part)
-        annotation = getattr(field, "annotation", None)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
-        else:
-            return "its documented keys"
-    return ", ".join(sorted(f.alias or n for n, f in model.model_fields.items() if n != "composed"))
