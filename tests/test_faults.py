@@ -39,7 +39,9 @@ def test_crashing_env_runners_are_restarted_and_the_trial_finishes(isolated_runs
     (trial,) = runs_by_role(isolated_runs, "trial")
     assert trial.info.status == "FINISHED"
     assert trial.data.tags["motif_tune.trial_status"] == "finished"
-    assert trial.data.metrics["training_iteration"] == 4
+    client = MlflowClient(tracking_uri=f"sqlite:///{isolated_runs}/mlflow.db")
+    steps = [m.step for m in client.get_metric_history(trial.info.run_id, "time_this_iter_s")]
+    assert steps == [1, 2, 3, 4]
 
 
 def test_a_killed_sweep_resumes_and_finishes_every_trial_once(isolated_runs):
@@ -85,7 +87,7 @@ def test_a_killed_sweep_resumes_and_finishes_every_trial_once(isolated_runs):
     assert all(t.info.status == "FINISHED" for t in trials)
     client = MlflowClient(tracking_uri=f"sqlite:///{isolated_runs}/mlflow.db")
     for trial in trials:
-        steps = [m.step for m in client.get_metric_history(trial.info.run_id, "training_iteration")]
+        steps = [m.step for m in client.get_metric_history(trial.info.run_id, "time_this_iter_s")]
         assert sorted(steps) == list(range(1, 16))  # each iteration once, none lost
     best = parent.data.params["best.trial_id"]
     assert best in {t.data.tags["motif_tune.trial_id"] for t in trials}

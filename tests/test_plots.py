@@ -14,7 +14,8 @@ import pytest
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from motif_tune.tracking.plots import study_plots, trials_table
+from motif_tune.config import ParamSpec
+from motif_tune.tracking.plots import applied_study, study_plots
 from motif_tune.tracking.readback import (
     find_sweep_run,
     learning_curves,
@@ -59,11 +60,12 @@ def assert_pngs(paths: list[Path]) -> None:
 def test_study_plots_writes_all_three_pngs(tmp_path):
     paths = study_plots(toy_study(), tmp_path / "plots", METRIC)
     assert [p.name for p in paths] == [
+        "study.html",
         "optimization_history.png",
         "param_importances.png",
         "parallel_coordinate.png",
     ]
-    assert_pngs(paths)
+    assert_pngs([p for p in paths if p.suffix == ".png"])
 
 
 def test_study_plots_leaves_no_figure_open_and_no_style_behind(tmp_path):
@@ -80,8 +82,9 @@ def test_study_plots_leaves_no_figure_open_and_no_style_behind(tmp_path):
 )
 def test_importances_are_skipped_when_they_mean_nothing(tmp_path, n_trials, params):
     paths = study_plots(toy_study(n_trials, params), tmp_path, METRIC)
-    assert [p.name for p in paths] == ["optimization_history.png", "parallel_coordinate.png"]
-    assert_pngs(paths)
+    names = ["study.html", "optimization_history.png", "parallel_coordinate.png"]
+    assert [p.name for p in paths] == names
+    assert_pngs([p for p in paths if p.suffix == ".png"])
     assert not (tmp_path / "param_importances.png").exists()
 
 
@@ -95,23 +98,57 @@ def test_a_study_without_completed_trials_gives_no_plots(tmp_path, make_study):
     assert list((tmp_path / "plots").iterdir()) == []
 
 
-def test_trials_table_is_best_first_with_failed_trials_last():
-    study = toy_study(6)
-    study.optimize(lambda t: 1 / 0 + t.suggest_int("a", 1, 2), n_trials=1, catch=(Exception,))
-    table = trials_table(study)
-    assert {"number", "state", "value", "duration", "a", "b"} <= set(table.columns)
-    assert len(table) == 7
-    complete = table[table["state"] == "COMPLETE"]
-    assert list(complete["value"]) == sorted(complete["value"], reverse=True)
-    assert table.iloc[0]["value"] == study.best_value
-    assert table.iloc[-1]["state"] == "FAIL"
+def applied_trials() -> pd.DataFrame:
+    """What a sweep's trials ran with: the baseline (t01) lies outside the searched range."""
+    return pd.DataFrame(
+        {
+            "trial": ["t01", "t02", "t03", "t04", "t05", "t06"],
+            "trial_id": ["a1", "b2", "c3", "d4", "e5", "f6"],
+            "run_id": ["r1", "r2", "r3", "r4", "r5", "r6"],
+            "rollout_fragment_length": [256, 34, 29, 30, 16, 29],
+            "train_batch_size": [1024, 136, 232, 240, 128, 232],
+            "objective": [0.19, 0.21, 0.28, 0.24, 0.18, math.nan],
+        }
+    )
 
 
-def test_trials_table_of_a_minimising_and_of_an_empty_study():
-    study = optuna.create_study(direction="minimize")
-    study.optimize(lambda t: float(t.suggest_int("x", 0, 9)), n_trials=5)
-    assert list(trials_table(study)["value"]) == sorted(t.value for t in study.trials)
-    assert trials_table(optuna.create_study()).empty
+SPACE = {
+    "rollout_fragment_length": ParamSpec(type="int", low=16, high=64, log=True),
+    "train_batch_size": ParamSpec(type="int", low=128, high=256, log=True),
+}
+
+
+def test_the_applied_study_holds_the_values_trials_ran_with():
+    study = applied_study(applied_trials(), SPACE, "max")
+    assert [t.params["train_batch_size"] for t in study.trials] == [1024, 136, 232, 240, 128, 232]
+    assert [t.user_attrs["trial"] for t in study.trials] == [
+        "t01",
+        "t02",
+        "t03",
+        "t04",
+        "t05",
+        "t06",
+    ]
+    assert study.trials[-1].state == optuna.trial.TrialState.FAIL  # no score
+    assert study.best_value == 0.28 and study.best_trial.user_attrs["run_id"] == "r3"
+    assert study.trials[0].distributions["train_batch_size"].high == 1024  # widened
+
+
+def test_study_html_is_interactive_self_contained_and_labels_trials_as_runs(tmp_path):
+    study = applied_study(applied_trials(), SPACE, "max")
+    paths = study_plots(study, tmp_path, METRIC)
+    assert paths[0].name == "study.html"
+    html = paths[0].read_text()
+    assert "Plotly.newPlot" in html and 'src="http' not in html  # plotly.js inline: offline
+    for section in ("Optimisation history", "Parallel coordinates", "Parameter importances"):
+        assert section in html
+    assert '"t01"' in html and '"1024"' not in html.split("Parallel coordinates")[0]
+    assert "1e+03" not in html.split("Parallel coordinates", 1)[1].split("<h2>")[0]
+
+
+def test_study_html_says_why_importances_are_missing(tmp_path):
+    (html,) = [p for p in study_plots(toy_study(3), tmp_path, METRIC) if p.suffix == ".html"]
+    assert "Not drawn: fewer than 5 completed trials." in html.read_text()
 
 
 # ------------------------------------------------------------------------ MLflow

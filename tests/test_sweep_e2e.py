@@ -5,11 +5,39 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.slow
+
+TRIAL_SETTINGS = {
+    "algo",
+    "lr",
+    "num_epochs",
+    "minibatch_size",
+    "train_batch_size_per_learner",
+    "num_env_runners",
+    "num_envs_per_env_runner",
+    "rollout_fragment_length",
+    "num_gpus_per_env_runner",
+    "train_batch_size",
+    "seed",
+}
+CURATED = {
+    "objective",
+    "env_runners/episode_return_mean",
+    "env_runners/episode_return_min",
+    "env_runners/episode_return_max",
+    "env_runners/match_accuracy",
+    "env_steps_per_s",
+    "num_env_steps_sampled_lifetime",
+    "time_this_iter_s",
+    "learners/default_policy/entropy",
+    "learners/default_policy/total_loss",
+}
 
 
 def run_cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -48,15 +76,39 @@ def test_smoke_sweep_records_every_trial_in_mlflow(isolated_runs):
         assert f"batch={trial.data.params['train_batch_size']}" in trial.info.run_name
         assert trial.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         params = trial.data.params
-        assert {"rollout_fragment_length", "train_batch_size"} <= set(params)
+        # The fixed settings that define the trial, with its searched values applied.
+        assert set(params) >= TRIAL_SETTINGS, TRIAL_SETTINGS - set(params)
+        assert params["train_batch_size_per_learner"] == params["train_batch_size"]
         assert int(params["train_batch_size"]) % int(params["rollout_fragment_length"]) == 0
-        history = client.get_metric_history(trial.info.run_id, "env_runners/episode_return_mean")
+        assert (params["algo"], params["lr"], params["num_envs_per_env_runner"]) == (
+            "PPO",
+            "0.0003",
+            "4",
+        )
+        # A curated dozen curves, the objective first among them; every iteration once.
+        metrics = set(trial.data.metrics)
+        assert metrics >= CURATED and len(metrics) <= 16, sorted(metrics)
+        history = client.get_metric_history(trial.info.run_id, "objective")
         spent = client.get_metric_history(trial.info.run_id, "num_env_steps_sampled_lifetime")
-        assert [m.step for m in history] == [m.step for m in spent]  # every iteration, once
+        speed = client.get_metric_history(trial.info.run_id, "env_steps_per_s")
+        assert [m.step for m in history] == [m.step for m in spent] == [m.step for m in speed]
+        assert all(m.value > 0 for m in speed)
         assert max(m.value for m in spent) >= 512  # the smoke sweep's budget
     parent = parents[0]
-    assert "best.rollout_fragment_length" in parent.data.params
-    assert parent.data.params["sweep.name"] == "smoke"
+    params = parent.data.params
+    assert "best.rollout_fragment_length" in params
+    assert (params["sweep"], params["env"], params["algo"], params["scaling"]) == (
+        "smoke",
+        "motif",
+        "PPO",
+        "local",
+    )
+    assert params["sweep.budget.env_steps"] == "512"
+    assert params["sweep.space.train_batch_size"] == "int 128..256 log"
+    # No param shows a base value the search replaced (nor the run's config dump).
+    replaced = ("train_batch_size_per_learner", "rollout_fragment_length", "logging.", "paths.")
+    recorded = [k for k in params if not k.startswith(("best.", "sweep.space."))]
+    assert not [k for k in recorded if any(r in k for r in replaced)]
     assert parent.data.tags["env"] == "motif" and parent.data.tags["algo"] == "PPO"
     # Tune wrote its results where the settings say, not into $HOME.
     assert (isolated_runs / "ray_results" / "smoke-e2e").is_dir()
@@ -64,7 +116,18 @@ def test_smoke_sweep_records_every_trial_in_mlflow(isolated_runs):
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert "config.yaml" in artifacts
     plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
-    assert {"plots/optimization_history.png", "plots/trials.csv"} <= plots
+    assert {"plots/study.html", "plots/optimization_history.png", "plots/trials.csv"} <= plots
+    html = client.download_artifacts(parent.info.run_id, "plots/study.html", str(isolated_runs))
+    assert "plotly" in Path(html).read_text()
+    table = pd.read_csv(client.download_artifacts(parent.info.run_id, "plots/trials.csv"))
+    by_run = {t.info.run_id: t for t in trials}
+    assert sorted(table["run_id"]) == sorted(by_run)
+    for row in table.to_dict("records"):  # the values the trials ran with, as their runs say
+        run = by_run[row["run_id"]]
+        assert run.data.tags["motif_tune.trial_id"] == row["trial_id"]
+        assert run.info.run_name.split()[0] == row["trial"]
+        for name in ("train_batch_size", "rollout_fragment_length"):
+            assert str(row[name]) == run.data.params[name]
 
     best_run = next(
         t

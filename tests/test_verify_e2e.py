@@ -47,7 +47,7 @@ def test_small_and_large_batches_stop_at_the_same_env_steps_scored_by_one_object
         run_id, batch = trial.info.run_id, int(trial.data.params["train_batch_size"])
         spent = trial.data.metrics[STEPS]
         assert budget <= spent < budget + batch, (batch, spent)  # within one batch
-        steps = [m.step for m in client.get_metric_history(run_id, "training_iteration")]
+        steps = [m.step for m in client.get_metric_history(run_id, "time_this_iter_s")]
         objective = client.get_metric_history(run_id, "objective")
         assert sorted(m.step for m in objective) == sorted(steps)  # in every result
         evaluated = client.get_metric_history(run_id, "evaluation/env_runners/episode_return_mean")

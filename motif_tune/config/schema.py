@@ -132,6 +132,8 @@ class TrackingSettings(_Model):
     experiment_name: str = "motif_tune"
     # Registry name for the best checkpoint of each sweep (null: don't register).
     registered_model: str | None = None
+    # Metric curves per iteration: a curated dozen, or every number of the result.
+    metrics: Literal["curated", "all"] = "curated"
 
 
 class ParamSpec(_Model):

@@ -41,7 +41,8 @@ def settings_from_sweep(
     """
     name = settings.train.from_sweep or ""
     params = _sweep_params(settings, client, name)
-    for key, composed in (("algo.name", settings.algo.name), ("env.id", settings.env.id)):
+    params.setdefault("algo", params.get("algo.name", settings.algo.name))  # older sweeps
+    for key, composed in (("algo", settings.algo.name), ("env.id", settings.env.id)):
         if params.get(key, composed) != composed:
             log.warning(
                 "Sweep '%s' searched with %s=%s, this run has %s=%s: its best values may not "

@@ -32,6 +32,7 @@ class TrialScore:
     checkpoint: str | None
     baseline: bool = False
     seed: int | None = None  # verification trials train with a seed of their own
+    wall_s: float = math.nan  # training time, evaluations not counted
 
 
 def trial_scores(
@@ -56,6 +57,7 @@ def trial_scores(
                 checkpoint=_best_checkpoint(result, mode),
                 baseline=baseline is not None and values == dict(baseline),
                 seed=config.get(SEED),
+                wall_s=float(metrics.get("time_total_s", math.nan)),
             )
         )
     sign = -1 if mode == "max" else 1

@@ -4,15 +4,28 @@ and their record in MLflow."""
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from motif_tune.config import Settings
 from motif_tune.results import OBJECTIVE, fmt, relative
 from motif_tune.run.ranking import Finalist, TrialScore
-from motif_tune.search.budget import trial_budget
-from motif_tune.tracking.store import log_metrics, ui_command, ui_link
+from motif_tune.search.budget import Budget, trial_budget
+from motif_tune.search.params import SEED
+from motif_tune.tracking.store import (
+    TAG_ROLE,
+    TAG_TRIAL_ID,
+    child_runs,
+    log_metrics,
+    ui_command,
+    ui_link,
+)
 from motif_tune.tracking.sweep_run import SweepRun
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 _SHOWN = 5  # search trials listed in the summary
@@ -100,7 +113,7 @@ class SweepSummary:
 
 def _ranking_table(scores: list[TrialScore]) -> list[str]:
     rows = [
-        ("#", "trial", "settings", "objective", "spent"),
+        ("#", "trial", "settings", "objective", "spent", "time"),
         *(
             (
                 str(rank),
@@ -108,6 +121,7 @@ def _ranking_table(scores: list[TrialScore]) -> list[str]:
                 _values(s.values),
                 fmt(s.objective),
                 f"{s.spent:,.0f}" + ("" if s.finished else " (stopped early)"),
+                f"{s.wall_s:.0f} s" if math.isfinite(s.wall_s) else "-",
             )
             for rank, s in enumerate(scores, start=1)
         ),
@@ -180,11 +194,13 @@ def summarise(
         tracking_uri=settings.tracking.uri,
     )
     if summary.best is not None:
-        _record_outcome(settings, sweep_run, summary)
+        _record_outcome(settings, sweep_run, summary, results)
     return summary
 
 
-def _record_outcome(settings: Settings, sweep_run: SweepRun, summary: SweepSummary) -> None:
+def _record_outcome(
+    settings: Settings, sweep_run: SweepRun, summary: SweepSummary, results: Any
+) -> None:
     """The champion's values and scores, the top checkpoints, the registry and the plots."""
     best, champion = summary.best, summary.champion
     assert best is not None
@@ -213,9 +229,7 @@ def _record_outcome(settings: Settings, sweep_run: SweepRun, summary: SweepSumma
         summary.registered_model = (
             f"models:/{settings.tracking.registered_model}/{version} (alias @champion)"
         )
-    study = _searcher_study(summary.experiment_path)
-    if study is not None:
-        sweep_run.log_plots(study)
+    sweep_run.log_plots(trials_frame(results, trial_budget(settings), sweep_run))
 
 
 def _finalist_rows(finalists: list[Finalist]) -> list[dict[str, Any]]:
@@ -250,14 +264,33 @@ def _checkpoints_to_upload(summary: SweepSummary, k: int) -> list[tuple[str, str
     return picked[:k]
 
 
-def _searcher_study(experiment_path: str):
-    """The Optuna study as Tune saved it with the experiment (fresh or resumed alike)."""
-    from ray.tune.search.optuna import OptunaSearch
+def trials_frame(results: Any, budget: Budget, sweep_run: SweepRun) -> pd.DataFrame:
+    """Every search trial, in the order they started: its run (name, trial id, MLflow run
+    id), outcome, the values it ran with, its score, what it spent and its wall time."""
+    import pandas as pd
 
-    searcher = OptunaSearch()
-    try:
-        searcher.restore_from_dir(experiment_path)
-    except Exception as err:  # no searcher state: nothing to plot
-        log.warning("No Optuna state under %s (%s): no sweep plots.", experiment_path, err)
-        return None
-    return getattr(searcher, "_ot_study", None)
+    runs = {
+        run.data.tags.get(TAG_TRIAL_ID): run
+        for run in child_runs(sweep_run.client, sweep_run.experiment_id, sweep_run.run_id)
+        if run.data.tags.get(TAG_ROLE) == "trial"
+    }
+    rows = []
+    for result in results:
+        metrics = result.metrics or {}
+        trial_id = metrics.get("trial_id") or Path(result.path).name.removeprefix("trial_")
+        run = runs.get(trial_id)
+        spent = metrics.get(budget.result_key, 0)
+        outcome = "finished" if spent >= budget.amount else "stopped_early"
+        rows.append(
+            {
+                "trial": (run.info.run_name or "").split(" ")[0] if run else "",
+                "trial_id": trial_id,
+                "run_id": run.info.run_id if run else "",
+                "status": "failed" if result.error else outcome,
+                **{k: v for k, v in (result.config or {}).items() if k != SEED},
+                OBJECTIVE: metrics.get(OBJECTIVE, math.nan),
+                budget.unit: spent,
+                "wall_s": round(float(metrics.get("time_total_s", math.nan)), 1),
+            }
+        )
+    return pd.DataFrame(rows).sort_values("trial", kind="stable").reset_index(drop=True)

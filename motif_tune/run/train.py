@@ -44,7 +44,8 @@ from motif_tune.run.checkpoints import (
 from motif_tune.run.ray_session import ray_session
 from motif_tune.run.resources import check_fits_locally
 from motif_tune.search.budget import trial_budget
-from motif_tune.tracking.metrics import iteration_metrics
+from motif_tune.tracking.metrics import metric_selection
+from motif_tune.tracking.params import trial_params
 from motif_tune.tracking.policy_model import CHECKPOINT_ARTIFACT
 from motif_tune.tracking.store import (
     experiment_id,
@@ -167,12 +168,15 @@ def _train_loop(
     keep = settings.train.num_checkpoints_to_keep
     saved: list[Path] = []
     warned = False
+    selection = metric_selection(settings)
+    if algo.iteration:
+        selection.restored()
     while True:
         result = algo.train()
         iteration = int(result["training_iteration"])
-        metrics = iteration_metrics(result)
+        metrics = selection(result)
         log_metrics(client, run_id, metrics, step=iteration)
-        print(progress_line(iteration, metrics), flush=True)
+        print(progress_line(iteration, metrics, result["time_total_s"]), flush=True)
         if not warned:
             warned = True
             _warn_unknown_stop_keys(stop, result)
@@ -184,7 +188,7 @@ def _train_loop(
             return metrics, saved[-1]
 
 
-def progress_line(iteration: int, metrics: Mapping[str, float]) -> str:
+def progress_line(iteration: int, metrics: Mapping[str, float], seconds: float) -> str:
     """One line per training iteration: return, the env's task metrics, throughput, time."""
     parts = [f"iter {iteration:4d}", f"return {fmt(metrics.get(RETURN_MEAN)):>7}"]
     for metric in all_task_metrics():
@@ -193,7 +197,7 @@ def progress_line(iteration: int, metrics: Mapping[str, float]) -> str:
             parts.append(f"{metric.label} {value:5.3f}")
     steps = metrics.get("env_steps_per_s")
     parts.append(f"{'-' if steps is None else f'{steps:.0f}':>6} env steps/s")
-    parts.append(f"{metrics.get('time_total_s', 0):7.1f} s")
+    parts.append(f"{seconds:7.1f} s")
     return " | ".join(parts)
 
 
@@ -248,5 +252,5 @@ def _start_train_run(
     if settings.train.from_sweep:
         tags[TAG_FROM_SWEEP] = settings.train.from_sweep
     run = client.create_run(exp_id, run_name=settings.run_name, tags=tags)
-    log_params(client, run.info.run_id, flatten(settings.recorded_config, "."))
+    log_params(client, run.info.run_id, trial_params(settings) | {"env.id": settings.env.id})
     return run.info.run_id

@@ -15,8 +15,9 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from ray.tune import Callback
 
 from motif_tune.search.budget import trial_budget
-from motif_tune.search.params import short_values
-from motif_tune.tracking.metrics import iteration_metrics
+from motif_tune.search.params import short_values, trial_settings
+from motif_tune.tracking.metrics import ITERATION_TIME, MetricSelection, metric_selection
+from motif_tune.tracking.params import trial_params
 from motif_tune.tracking.store import (
     TAG_SWEEP,
     TAG_TRIAL_ID,
@@ -40,17 +41,20 @@ class MLflowTrialCallback(Callback):
         self.budget = trial_budget(sweep_run.settings)
         self._runs: dict[str, str] = {}
         self._last_step: dict[str, int] = {}
+        self._metrics: dict[str, MetricSelection] = {}
 
     def setup(self, **info: Any) -> None:
         """On resume: find the trials' runs again and the last iteration each recorded."""
         self._runs = self.sweep_run.child_runs(self.role)
         for trial_id, run_id in self._runs.items():
-            history = self.client.get_metric_history(run_id, "training_iteration")
+            history = self.client.get_metric_history(run_id, ITERATION_TIME)
             self._last_step[trial_id] = max((int(m.step) for m in history), default=0)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._metrics[trial.trial_id] = metric_selection(self.sweep_run.settings)
         run_id = self._runs.get(trial.trial_id)
-        if run_id is not None:
+        if run_id is not None:  # restored: from a checkpoint, or from scratch
+            self._metrics[trial.trial_id].restored()
             self.client.update_run(run_id, status="RUNNING")
             return
         settings = self.sweep_run.settings
@@ -70,7 +74,8 @@ class MLflowTrialCallback(Callback):
             },
         )
         self._runs[trial.trial_id] = run.info.run_id
-        log_params(self.client, run.info.run_id, dict(trial.config))
+        params = trial_params(trial_settings(settings, values), values)
+        log_params(self.client, run.info.run_id, params)
 
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
@@ -82,7 +87,9 @@ class MLflowTrialCallback(Callback):
         if step <= self._last_step.get(trial.trial_id, 0):
             return  # a restored trial repeating iterations its run already holds
         self._last_step[trial.trial_id] = step
-        log_metrics(self.client, run_id, iteration_metrics(result), step)
+        if trial.trial_id not in self._metrics:
+            self._metrics[trial.trial_id] = metric_selection(self.sweep_run.settings)
+        log_metrics(self.client, run_id, self._metrics[trial.trial_id](result), step)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         spent = (trial.last_result or {}).get(self.budget.result_key, 0)

@@ -1,39 +1,81 @@
-"""Which result keys become MLflow metric curves, once per training iteration."""
+"""Which result keys become MLflow metric curves, once per training iteration.
+
+By default a curated dozen: the objective first, the episode returns, the env's
+task metrics, cost (env steps, seconds), throughput and the learner's losses. ``tracking.metrics=all``
+logs every finite number of the result (timers included).
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from motif_tune.config import Settings
+from motif_tune.envs.registry import task_metrics
 from motif_tune.results import OBJECTIVE, flatten, is_number
 
-# Result keys logged each iteration (besides every key under these prefixes).
-RESULT_KEYS = (
+ENV_STEPS = "num_env_steps_sampled_lifetime"
+ENV_STEPS_PER_S = "env_steps_per_s"
+ITERATION_TIME = "time_this_iter_s"
+_LEARNER = "learners/default_policy/"
+# Numbers in a result that are not measurements (the trial's values, process ids).
+_NOT_METRICS = ("config/", "pid", "timestamp", "done")
+CURATED_KEYS = (
     OBJECTIVE,
-    "num_env_steps_sampled_lifetime",
-    "training_iteration",
-    "time_this_iter_s",
-    "time_total_s",
-    "env_steps_per_s",
+    "env_runners/episode_return_mean",
+    "env_runners/episode_return_min",
+    "env_runners/episode_return_max",
+    ENV_STEPS,
+    ENV_STEPS_PER_S,
+    ITERATION_TIME,
+    "time_total_s",  # with the env steps: the x-axes of equal-cost comparisons
+    f"{_LEARNER}total_loss",
+    f"{_LEARNER}policy_loss",
+    f"{_LEARNER}vf_loss",
+    f"{_LEARNER}entropy",
+    f"{_LEARNER}mean_kl_loss",
 )
-RESULT_PREFIXES = ("env_runners/", "evaluation/env_runners/", "learners/default_policy/")
-# Per-connector timers: dozens of curves nobody compares across trials.
-RESULT_SKIP = ("connector/", "/timers/")
 
 
-def iteration_metrics(result: Mapping[str, Any]) -> dict[str, float]:
-    """The finite numeric metrics worth a curve, from a (nested or flat) Tune result."""
-    flat = flatten(result)
-    steps = flat.get("env_runners/num_env_steps_sampled")
-    seconds = flat.get("time_this_iter_s")
-    if is_number(steps) and is_number(seconds) and seconds > 0:
-        flat["env_steps_per_s"] = steps / seconds
-    return {
-        key: float(value)
-        for key, value in flat.items()
-        if (key in RESULT_KEYS or key.startswith(RESULT_PREFIXES))
-        and not any(part in key for part in RESULT_SKIP)
-        and is_number(value)
-        and math.isfinite(value)
-    }
+class MetricSelection:
+    """The metrics of one run, iteration by iteration.
+
+    ``extra_keys`` are the env's own episode metrics (``env_runners/match_accuracy``)
+    and the like. Env steps per second come from the change of the lifetime
+    env-step counter, which every algorithm reports, over the iteration's time.
+    """
+
+    def __init__(self, extra_keys: Iterable[str] = (), everything: bool = False) -> None:
+        self.keys = (*CURATED_KEYS, *extra_keys)
+        self.everything = everything
+        self._env_steps: float | None = 0.0  # None: unknown (a restored trial's first result)
+
+    def restored(self) -> None:
+        """The next result continues a run from a checkpoint: its step count is unknown."""
+        self._env_steps = None
+
+    def __call__(self, result: Mapping[str, Any]) -> dict[str, float]:
+        flat = flatten(result)
+        steps, seconds = flat.get(ENV_STEPS), flat.get(ITERATION_TIME)
+        if is_number(steps):
+            if self._env_steps is not None and is_number(seconds) and seconds > 0:
+                flat[ENV_STEPS_PER_S] = (steps - self._env_steps) / seconds
+            self._env_steps = float(steps)
+        if self.everything:
+            chosen = {k: v for k, v in flat.items() if not k.startswith(_NOT_METRICS)}
+        else:
+            chosen = {k: flat[k] for k in self.keys if k in flat}
+        return {
+            key: float(value)
+            for key, value in chosen.items()
+            if is_number(value) and math.isfinite(value)
+        }
+
+
+def metric_selection(settings: Settings) -> MetricSelection:
+    """The metrics ``tracking.metrics`` asks for, with the env's task metrics."""
+    keys = [f"env_runners/{metric.key}" for metric in task_metrics(settings.env.id)]
+    if settings.sweep.objective.by == "evaluation":  # the scoring evaluations, where they ran
+        keys.append(f"evaluation/{settings.sweep.metric}")
+    return MetricSelection(keys, everything=settings.tracking.metrics == "all")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,9 @@ import matplotlib
 import optuna
 import pandas as pd
 from matplotlib.figure import Figure
+
+from motif_tune.config import ParamSpec
+from motif_tune.results import OBJECTIVE, is_number
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +33,73 @@ PlotFn = Callable[[optuna.Study, str], Any]
 # --------------------------------------------------------------------- Optuna study
 
 
-def study_plots(study: optuna.Study, out_dir: Path, metric_name: str) -> list[Path]:
-    """Write the study's history, importances and parallel coordinates as PNGs.
+def applied_study(trials: pd.DataFrame, space: Mapping[str, ParamSpec], mode: str) -> optuna.Study:
+    """An in-memory study of the values the trials ran with (the batch after snapping to
+    whole fragments, not the size Optuna asked for), one trial per row of ``trials``
+    (columns: the searched names and ``objective``; a missing score is a failed trial)."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line
+    try:
+        study = optuna.create_study(direction="maximize" if mode == "max" else "minimize")
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    names = [name for name in space if name in trials]
+    distributions = {name: _distribution(space[name], trials[name].dropna()) for name in names}
+    for row in trials.to_dict("records"):
+        value = row.get("objective")
+        scored = is_number(value) and math.isfinite(value)
+        params = {name: _param_value(row[name]) for name in names if not _missing(row[name])}
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params,
+                distributions={name: distributions[name] for name in params},
+                value=float(value) if scored else None,
+                state=optuna.trial.TrialState.COMPLETE if scored else optuna.trial.TrialState.FAIL,
+                user_attrs={k: row[k] for k in ("trial", "trial_id", "run_id") if k in row},
+            )
+        )
+    return study
 
-    A plot with nothing to show (no completed trial, fewer than two completed
-    trials or a single parameter for importances) is skipped, never an error.
-    Returns the files written.
+
+def _distribution(spec: ParamSpec, values: pd.Series) -> Any:
+    """The spec's distribution, widened to the values run (the baseline may lie outside)."""
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    if spec.type == "categorical":
+        extra = [v for v in values.tolist() if v not in (spec.choices or [])]
+        return CategoricalDistribution([*(spec.choices or []), *dict.fromkeys(extra)])
+    low = min([spec.low, *values.tolist()])
+    high = max([spec.high, *values.tolist()])
+    if spec.type == "int":
+        return IntDistribution(int(low), int(high), log=spec.log)
+    return FloatDistribution(float(low), float(high), log=spec.log)
+
+
+def _param_value(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def study_plots(study: optuna.Study, out_dir: Path, metric_name: str) -> list[Path]:
+    """Write the study's plots: ``study.html`` (interactive: history, parallel coordinates,
+    slices, importances) and the same views as PNGs.
+
+    Nothing is drawn without a completed trial; importances need
+    ``_MIN_TRIALS_FOR_IMPORTANCES`` completed trials and two searched parameters (the
+    HTML says so instead). Returns the files written.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if _skip_reason(study, "optimization_history"):
+        log.info("No sweep plots: no completed trial.")
+        return []
     plots: dict[str, PlotFn] = {
         "optimization_history": _history_plot,
         "param_importances": _importances_plot,
@@ -53,25 +114,109 @@ def study_plots(study: optuna.Study, out_dir: Path, metric_name: str) -> list[Pa
         path = out_dir / f"{name}.png"
         if _draw(plot, study, metric_name, path):
             written.append(path)
-    return written
+    html = _html_report(study, metric_name, out_dir / "study.html")
+    return [html, *written] if html else written
 
 
-def trials_table(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial: number, state, value, duration and each parameter by name.
+# ------------------------------------------------------------------ interactive HTML
 
-    Completed trials come first, best first; the others follow by number.
-    """
-    frame = study.trials_dataframe(attrs=("number", "state", "value", "duration", "params"))
-    if frame.empty:
-        return pd.DataFrame(columns=["number", "state", "value", "duration"])
-    frame = frame.rename(columns=lambda c: c.removeprefix("params_"))
-    if "value" not in frame:  # a multi-objective study
-        return frame
-    descending = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    ordered = frame.sort_values(
-        ["value", "number"], ascending=[not descending, True], na_position="last"
+
+def _html_report(study: optuna.Study, metric_name: str, path: Path) -> Path | None:
+    """The plotly views of the study in one page (plotly.js inline once: no network)."""
+    try:
+        import optuna.visualization as ov
+    except ImportError:  # plotly missing
+        return None
+    views: list[tuple[str, Callable[[], Any] | str]] = [
+        (
+            "Optimisation history",
+            lambda: ov.plot_optimization_history(study, target_name=OBJECTIVE),
+        ),
+        (
+            "Parallel coordinates",
+            lambda: ov.plot_parallel_coordinate(study, target_name=OBJECTIVE),
+        ),
+        ("Each parameter against the score", lambda: ov.plot_slice(study, target_name=OBJECTIVE)),
+    ]
+    reason = _skip_reason(study, "param_importances")
+    if reason:
+        views.append(("Parameter importances", f"Not drawn: {reason}."))
+    else:
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        views.append(
+            (
+                "Parameter importances",
+                lambda: ov.plot_param_importances(
+                    study, evaluator=evaluator, target_name=OBJECTIVE
+                ),
+            )
+        )
+    parts, first = [], True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        for title, view in views:
+            parts.append(f"<h2>{title}</h2>")
+            if isinstance(view, str):
+                parts.append(f"<p>{view}</p>")
+                continue
+            try:
+                figure = view()
+            except (ValueError, RuntimeError, ZeroDivisionError) as err:
+                parts.append(f"<p>Not drawn: {err}</p>")
+                continue
+            _integer_ticks(figure)
+            parts.append(figure.to_html(full_html=False, include_plotlyjs=first))
+            first = False
+    title = f"Sweep study: the objective is {metric_name}"
+    path.write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+        f"<body style='font-family: sans-serif'><h1>{title}</h1>{''.join(parts)}</body></html>"
     )
-    return ordered.reset_index(drop=True)
+    return path
+
+
+def _integer_ticks(figure: Any) -> None:
+    """Plain numbers on log axes (1-2-5 steps, no ``1e+03``); trials named as their runs."""
+    plain = [m * 10**e for e in range(-6, 8) for m in (1, 2, 5)]
+    figure.update_xaxes(exponentformat="none")
+    figure.update_yaxes(exponentformat="none")
+    figure.for_each_xaxis(lambda axis: _plain_log_axis(axis, plain))
+    figure.for_each_yaxis(lambda axis: _plain_log_axis(axis, plain))
+    figure.layout.annotations = _axis_labels(figure.layout.annotations)
+    xaxis = figure.layout.xaxis
+    if xaxis.title.text == "Trial":
+        trials = max(
+            (len(t.x) for t in figure.data if getattr(t, "x", None) is not None), default=0
+        )
+        ticks = list(range(0, trials, max(1, math.ceil(trials / 20))))
+        xaxis.update(tickmode="array", tickvals=ticks, ticktext=[f"t{i + 1:02d}" for i in ticks])
+
+
+def _axis_labels(annotations: Any) -> list[Any]:
+    """Parallel coordinates' axis labels (annotations) as plain numbers, without a tick
+    label that would overlap the axis' end label (``1e+03`` under ``1.02e+03``)."""
+    kept: list[Any] = []
+    for note in annotations:
+        try:
+            value = float(note.text)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or note.y is None:
+            kept.append(note)
+            continue
+        note.text = f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
+        close = [k for k in kept if k.x == note.x and k.y is not None and abs(k.y - note.y) < 0.04]
+        if close and note.y in (0.0, 1.0):
+            kept = [k for k in kept if k not in close]
+        elif close:
+            continue
+        kept.append(note)
+    return kept
+
+
+def _plain_log_axis(axis: Any, values: list[float]) -> None:
+    if axis.type == "log":
+        axis.update(tickmode="array", tickvals=values, ticktext=[f"{v:g}" for v in values])
 
 
 def _completed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -101,6 +246,7 @@ def _draw(plot: PlotFn, study: optuna.Study, metric_name: str, path: Path) -> bo
         except (ImportError, ValueError, RuntimeError, ZeroDivisionError) as err:
             log.warning("Could not draw %s: %s", path.name, err)
             return False
+        _plain_axes(figure)
         try:
             figure.savefig(path, dpi=100, bbox_inches="tight")
         finally:
@@ -134,6 +280,22 @@ def _figure_of(drawn: Any) -> Figure:
     return drawn.flat[0].figure  # an array of Axes
 
 
+def _plain_axes(figure: Figure) -> None:
+    """Plain numbers on log axes (``64``, not ``6.4×10¹``), whole-number trial ticks."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    for ax in figure.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "log":
+                axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                axis.set_major_formatter(plain)
+                axis.set_minor_formatter(NullFormatter())
+        if ax.get_xlabel().lower() == "trial":  # trial n is the run named t0{n+1}
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"t{int(value) + 1:02d}"))
+
+
 def _close(figure: Figure) -> None:
     import matplotlib.pyplot as plt
 
@@ -143,8 +305,8 @@ def _close(figure: Figure) -> None:
 def _history_plot(study: optuna.Study, metric_name: str) -> Any:
     from optuna.visualization.matplotlib import plot_optimization_history
 
-    ax = plot_optimization_history(study, target_name=metric_name)
-    ax.set_title(f"Optimisation history ({study.direction.name.lower()})")
+    ax = plot_optimization_history(study, target_name=OBJECTIVE)
+    ax.set_title(f"Objective ({metric_name}) by trial, {study.direction.name.lower()}d")
     return ax
 
 
@@ -156,15 +318,15 @@ def _importances_plot(study: optuna.Study, metric_name: str) -> Any:
     importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
     if not importances or not all(math.isfinite(v) for v in importances.values()):
         raise ValueError("no finite importances")
-    ax = plot_param_importances(study, evaluator=evaluator, target_name=metric_name)
-    ax.set_title(f"Parameter importances for {metric_name}", loc="left")
+    ax = plot_param_importances(study, evaluator=evaluator, target_name=OBJECTIVE)
+    ax.set_title(f"Parameter importances for the objective ({metric_name})", loc="left")
     return ax
 
 
 def _parallel_plot(study: optuna.Study, metric_name: str) -> Any:
     from optuna.visualization.matplotlib import plot_parallel_coordinate
 
-    return plot_parallel_coordinate(study, target_name=metric_name)
+    return plot_parallel_coordinate(study, target_name=OBJECTIVE)
 
 
 def finalists_plot(rows: list[dict[str, Any]], path: Path, metric: str) -> Path:

@@ -81,8 +81,8 @@ def sweep_frame(
         for run in child_runs(client, parent.info.experiment_id, parent_run_id)
         if run.data.tags.get(TAG_ROLE, "trial") == role
     ]
-    rows = [_trial_row(client, run, metric, mode) for run in runs]
-    names = sorted({name for run in runs for name in run.data.params})
+    names = searched_names(parent, runs, role)
+    rows = [_trial_row(client, run, metric, mode, names) for run in runs]
     frame = pd.DataFrame(rows, columns=[*FRAME_COLUMNS[:3], *names, *FRAME_COLUMNS[3:]])
     for name in names:
         frame[name] = _as_numbers(frame[name])
@@ -90,6 +90,21 @@ def sweep_frame(
         frame[column] = frame[column].astype(float)
     frame.attrs.update(metric=metric, mode=mode, params=names)
     return frame
+
+
+def searched_names(parent: Run, runs: list[Run], role: str = "trial") -> list[str]:
+    """The sweep's searched names (its ``sweep.space.<name>`` params; ``seed`` too for
+    verification), or every trial param for sweeps that did not record their space."""
+    recorded = {name for run in runs for name in run.data.params}
+    space = [
+        key.removeprefix("sweep.space.")
+        for key in parent.data.params
+        if key.startswith("sweep.space.") and not key.endswith(".path")
+    ]
+    names = [name for name in space if name in recorded]
+    if not names:
+        return sorted(recorded)
+    return [*names, "seed"] if role == "verify" and "seed" in recorded else names
 
 
 def champion(parent: Run) -> dict[str, Any]:
@@ -143,7 +158,9 @@ def _step_order(point: Metric) -> tuple[int, int]:
     return int(point.step), int(point.timestamp)
 
 
-def _trial_row(client: MlflowClient, run: Run, metric: str, mode: str) -> dict[str, Any]:
+def _trial_row(
+    client: MlflowClient, run: Run, metric: str, mode: str, names: list[str]
+) -> dict[str, Any]:
     history = client.get_metric_history(run.info.run_id, metric)
     values = [p.value for p in history if math.isfinite(p.value)]
     final = max(history, key=_step_order).value if history else math.nan
@@ -153,7 +170,7 @@ def _trial_row(client: MlflowClient, run: Run, metric: str, mode: str) -> dict[s
         "run_id": run.info.run_id,
         "trial_id": tags.get(TAG_TRIAL_ID, run.info.run_name),
         "status": tags.get(TAG_TRIAL_STATUS, run.info.status.lower()),
-        **run.data.params,
+        **{name: value for name, value in run.data.params.items() if name in names},
         "final_value": final,
         "best_value": best,
     }

@@ -12,14 +12,15 @@ import logging
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow.entities import RunTag
 from mlflow.tracking import MlflowClient
 
 from motif_tune.config import Settings
 from motif_tune.errors import UnsupportedPolicyError
-from motif_tune.results import flatten, fmt
+from motif_tune.results import fmt
+from motif_tune.tracking.params import sweep_params
 from motif_tune.tracking.policy_model import (
     CHECKPOINT_ARTIFACT,
     RLLIB_METADATA,
@@ -40,6 +41,9 @@ from motif_tune.tracking.store import (
     run_tags,
     sweep_runs,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +75,7 @@ class SweepRun:
             tags["mlflow.source.git.commit"] = commit
         run = self.client.create_run(self.experiment_id, run_name=settings.run_name, tags=tags)
         self.run_id = run.info.run_id
-        log_params(self.client, self.run_id, flatten(settings.recorded_config, "."))
+        log_params(self.client, self.run_id, sweep_params(settings))
         self.log_config()
         return self.run_id
 
@@ -181,15 +185,18 @@ class SweepRun:
             for path in (table, plot):
                 self.client.log_artifact(self.run_id, str(path), artifact_path="verification")
 
-    def log_plots(self, study: Any) -> None:
-        """Optimisation history, importances and parallel coordinates as parent artifacts."""
-        from motif_tune.tracking.plots import study_plots, trials_table
+    def log_plots(self, trials: pd.DataFrame) -> None:
+        """The trials as ``plots/trials.csv`` and the study of the values they ran with
+        as plots (``plots/study.html`` and PNGs)."""
+        from motif_tune.tracking.plots import applied_study, study_plots
 
+        sweep = self.settings.sweep
         with tempfile.TemporaryDirectory() as folder:
-            paths = study_plots(study, Path(folder), self.settings.sweep.metric)
+            study = applied_study(trials, sweep.space, sweep.mode)
+            paths = study_plots(study, Path(folder), sweep.metric)
             table = Path(folder) / "trials.csv"
-            trials_table(study).to_csv(table, index=False)
-            for path in [*paths, table]:
+            trials.to_csv(table, index=False)
+            for path in [table, *paths]:
                 self.client.log_artifact(self.run_id, str(path), artifact_path="plots")
 
     def log_config(self) -> None:
