@@ -21,7 +21,7 @@ from motif_tune.config.files import (
     with_free_form_keys,
 )
 from motif_tune.config.keys import check_override_keys
-from motif_tune.errors import ConfigError, SweepInterrupted
+from motif_tune.errors import ConfigError, SweepFailed, SweepInterrupted
 
 PROG = "motif-tune"
 HELP = ("-h", "--help", "help")
@@ -78,8 +78,11 @@ def _task(command: str) -> Callable:
             print(f"{PROG}: interrupted.", file=sys.stderr)
             raise SystemExit(EXIT_INTERRUPTED) from None
         except SweepInterrupted as err:
-            print(f"{PROG}: {err}", file=sys.stderr)
+            _say(f"{PROG}: {err}", sys.stderr)
             raise SystemExit(EXIT_INTERRUPTED) from None
+        except SweepFailed as err:
+            _say(f"{PROG}: error: {err}", sys.stderr)
+            raise SystemExit(EXIT_FAILED) from None
 
     return task
 
@@ -87,8 +90,15 @@ def _task(command: str) -> Callable:
 def _fail(err: ConfigError, debug: bool) -> None:
     if debug:
         raise err
-    print(f"{PROG}: error: {err}", file=sys.stderr)
+    _say(f"{PROG}: error: {err}", sys.stderr)
     raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _say(text: str, file=None) -> None:
+    """Print for the user, secrets (URI passwords, tokens) masked."""
+    from motif_tune.results import mask_secrets
+
+    print(mask_secrets(text), file=file or sys.stdout, flush=True)
 
 
 def _with_unique_run_name(cfg):
@@ -117,10 +127,9 @@ def _record_config(settings) -> None:
 
     text = OmegaConf.to_yaml(settings.recorded_config)
     log.info("Composed config for %s '%s':\n%s", settings.command, settings.run_name, text)
-    print(
+    _say(
         f"{PROG} {settings.command} '{settings.run_name}': config and log in "
-        f"{relative(settings.log_file.parent)}",
-        flush=True,
+        f"{relative(settings.log_file.parent)}"
     )
 
 
@@ -129,7 +138,7 @@ def _sweep(settings) -> None:
 
     overrides = _task_overrides()
     summary = run_sweep(settings, overrides)
-    print(summary.render(), flush=True)
+    _say(summary.render())
 
 
 def _resume(settings) -> None:
@@ -137,7 +146,7 @@ def _resume(settings) -> None:
 
     named = [o.split("=", 1)[1] for o in _task_overrides() if o.startswith("run_name=")]
     summary = resume_sweep(settings, named[-1] if named else None)
-    print(summary.render(), flush=True)
+    _say(summary.render())
 
 
 def _task_overrides() -> list[str]:
@@ -175,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_override_keys(overrides)
         overrides = with_free_form_keys(overrides)
     except ConfigError as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
+        _say(f"{PROG}: error: {err}", sys.stderr)
         return EXIT_BAD_INPUT
     register_sweeps()
     entry = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(
@@ -200,11 +209,11 @@ def _train(settings) -> None:
     from motif_tune.run.train import run_train
 
     summary = run_train(settings, _task_overrides())
-    print(summary.render(), flush=True)
+    _say(summary.render())
 
 
 def _evaluate(settings) -> None:
     from motif_tune.run.evaluate import run_evaluate
 
     summary = run_evaluate(settings)
-    print(summary.render(), flush=True)
+    _say(summary.render())

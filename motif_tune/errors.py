@@ -18,3 +18,7 @@ class UnsupportedPolicyError(ValueError):
 
 class SweepInterrupted(RuntimeError):
     """The sweep stopped before all its trials finished (Ctrl-C); it can be resumed."""
+
+
+class SweepFailed(RuntimeError):
+    """Every trial of the sweep failed: there is no result to rank."""

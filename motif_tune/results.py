@@ -7,6 +7,8 @@ Tune results are nested dicts whose flattened keys use ``/``
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -67,3 +69,30 @@ def relative(path: str | Path) -> str:
 
 # The result key every trial of a sweep reports its score under (Tune, Optuna, ASHA, MLflow).
 OBJECTIVE = "objective"
+
+
+# ``scheme://user:password@host`` and ``?token=…``-like query values in URIs.
+_URI_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^/\s:@'\"]*):[^/\s@'\"]+@")
+_QUERY_SECRET = re.compile(
+    r"([?&](?:token|access_token|password|secret|sig|signature|key)=)[^&\s'\"]+", re.IGNORECASE
+)
+# Environment variables whose values are secrets wherever they appear.
+SECRET_VARS = (
+    "RAY_AUTH_TOKEN",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+    "AWS_SECRET_ACCESS_KEY",
+    "AZURE_STORAGE_ACCESS_KEY",
+)
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with passwords in URIs, secret query values and the values of known
+    secret environment variables replaced by ``***``."""
+    text = _URI_PASSWORD.sub(r"\1:***@", text)
+    text = _QUERY_SECRET.sub(r"\1***", text)
+    for name in SECRET_VARS:
+        value = os.environ.get(name, "")
+        if len(value) >= 8:
+            text = text.replace(value, "***")
+    return text

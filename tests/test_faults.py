@@ -27,6 +27,7 @@ def test_crashing_env_runners_are_restarted_and_the_trial_finishes(isolated_runs
             "scaling.env_runners.num_env_runners=1",
             "scaling.env_runners.num_envs_per_env_runner=1",
             "+env.env_config.fault_step_probability=0.01",
+            "env.end_episode_on_fault=false",  # the faults reach RLlib, which restarts runners
             "fault_tolerance.delay_between_env_runner_restarts_s=0.5",
         ),
         capture_output=True,

@@ -34,6 +34,8 @@ class EnvSettings(_Model):
     env_config: dict[str, Any] = Field(default_factory=dict)
     normalize_actions: bool = True
     clip_actions: bool = False
+    # An exception in step() ends the episode (reset() is retried) instead of the trial.
+    end_episode_on_fault: bool = True
 
 
 class AlgoSettings(_Model):

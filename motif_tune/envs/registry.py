@@ -62,13 +62,18 @@ def all_task_metrics() -> tuple[TaskMetric, ...]:
     return MOTIF_TASK_METRICS
 
 
-def callbacks_for(name: str) -> type | None:
-    """The RLlib callback class that reports env ``name``'s task metrics, if it has one."""
-    if not is_motif(name):
-        return None
-    from motif_tune.envs.motif_metrics import MotifMetricsCallback
+def callbacks_for(name: str, end_episode_on_fault: bool = True) -> list[type]:
+    """The RLlib callback classes that report env ``name``'s task metrics and faults."""
+    callbacks: list[type] = []
+    if end_episode_on_fault:
+        from motif_tune.envs.faults import EnvFaultCallback
 
-    return MotifMetricsCallback
+        callbacks.append(EnvFaultCallback)
+    if is_motif(name):
+        from motif_tune.envs.motif_metrics import MotifMetricsCallback
+
+        callbacks.append(MotifMetricsCallback)
+    return callbacks
 
 
 def env_config_for_run(name: str, env_config: Mapping[str, Any], run_folder: Path) -> dict:
@@ -99,22 +104,32 @@ class EnvCreator:
     """Picklable ``creator(env_config) -> Env`` for ``ray.tune.registry.register_env``."""
 
     name: str
+    end_episode_on_fault: bool = False
 
     def __call__(self, env_config: Mapping[str, Any] | None = None) -> gym.Env:
-        return make_env(self.name, env_config)
+        env = make_env(self.name, env_config)
+        if self.end_episode_on_fault:
+            from motif_tune.envs.faults import EndEpisodeOnFault
+
+            env = EndEpisodeOnFault(env)
+        return env
 
 
-def env_creator(name: str) -> EnvCreator:
+def env_creator(name: str, end_episode_on_fault: bool = False) -> EnvCreator:
     if not is_motif(name):
         _gym_spec(name)
-    return EnvCreator(name)
+    return EnvCreator(name, end_episode_on_fault)
 
 
-def register_with_ray(name: str) -> str:
-    """Register ``name``'s env creator with Ray Tune/RLlib; returns the name to pass to RLlib."""
+def register_with_ray(name: str, end_episode_on_fault: bool = False) -> str:
+    """Register ``name``'s env creator with Ray Tune/RLlib; returns the name to pass to RLlib.
+
+    With ``end_episode_on_fault`` an exception in the env's ``step()`` ends the episode
+    and one in ``reset()`` is retried (:mod:`motif_tune.envs.faults`).
+    """
     from ray.tune.registry import register_env
 
-    register_env(name, env_creator(name))
+    register_env(name, env_creator(name, end_episode_on_fault))
     return name
 
 

@@ -81,7 +81,8 @@ def build_algorithm_config(settings: Settings) -> AlgorithmConfig:
 
 def _build(settings: Settings) -> AlgorithmConfig:
     algo_cls = algorithm_class(settings.algo.name)
-    env_name = register_with_ray(settings.env.id)
+    tolerant = settings.env.end_episode_on_fault
+    env_name = register_with_ray(settings.env.id, tolerant)
     env_runners, learners, main_process = gpu_requests(settings)
     if needs_flattening(observation_space_of(settings.env.id, settings.env.env_config)):
         env_runners["env_to_module_connector"] = flatten_observations_connector
@@ -108,8 +109,8 @@ def _build(settings: Settings) -> AlgorithmConfig:
             log_sys_usage=False,  # a CPU/GPU poller thread per trial whose figures go unused
         )
     )
-    callbacks = callbacks_for(settings.env.id)
-    if callbacks is not None:
+    callbacks = callbacks_for(settings.env.id, tolerant)
+    if callbacks:
         config.callbacks(callbacks)
     return config
 

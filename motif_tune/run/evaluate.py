@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from motif_tune.config import Settings
 from motif_tune.envs.registry import all_task_metrics
-from motif_tune.results import flatten, fmt, is_number
+from motif_tune.results import flatten, fmt, is_number, mask_secrets
 from motif_tune.rllib.algorithm import build_algorithm
 from motif_tune.rllib.builder import build_algorithm_config, evaluate_on_demand
 from motif_tune.run.checkpoints import (
@@ -145,7 +145,7 @@ def _record_evaluation(
     source: CheckpointSource,
     metrics: Mapping[str, float],
 ) -> str:
-    tags = run_tags(settings, "evaluate") | {TAG_CHECKPOINT: source.source}
+    tags = run_tags(settings, "evaluate") | {TAG_CHECKPOINT: mask_secrets(source.source)}
     run_id = client.create_run(exp_id, run_name=settings.run_name, tags=tags).info.run_id
     params = {"checkpoint": source.source, "checkpoint_path": str(source.path)}
     params |= {f"evaluate.{k}": v for k, v in settings.evaluate.model_dump().items()}

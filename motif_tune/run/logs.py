@@ -24,6 +24,8 @@ import warnings
 from pathlib import Path
 from typing import IO
 
+from motif_tune.results import mask_secrets
+
 DEFAULT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 LEVEL_VAR = "MOTIF_TUNE_LOG_LEVEL"
 FORMAT_VAR = "MOTIF_TUNE_LOG_FORMAT"
@@ -33,6 +35,13 @@ SETUP_HOOK = f"{__name__}.setup_worker_logging"
 _QUIET = ("alembic", "mlflow.store.db.utils", "urllib3", "filelock", "optuna")
 # RLlib's notes about its own internals (its new API stack is the only one used here).
 _SILENT = ("ray._common.deprecation", "ray.rllib.algorithms.algorithm_config")
+
+
+class _MaskingFormatter(logging.Formatter):
+    """Formats a record with secrets (URI passwords, tokens) masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_secrets(super().format(record))
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -64,7 +73,7 @@ def configure_logging(
         if isinstance(handler, _StderrHandler):
             root.removeHandler(handler)
     handler = _StderrHandler(stream)
-    handler.setFormatter(logging.Formatter(fmt))
+    handler.setFormatter(_MaskingFormatter(fmt))
     handler.setLevel(console_level or level)
     root.addHandler(handler)
     root.setLevel(level)
@@ -130,5 +139,5 @@ def add_file_handler(path: Path, level: str, fmt: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, mode="a", encoding="utf-8")
     handler.setLevel(level)
-    handler.setFormatter(logging.Formatter(fmt))
+    handler.setFormatter(_MaskingFormatter(fmt))
     root.addHandler(handler)

@@ -87,7 +87,7 @@ class SweepSummary:
         lines += [
             f"Tune results: {relative(self.experiment_path)}",
             f"MLflow run:   {link}",
-            f"Open the MLflow UI on this store: {ui_command(self.tracking_uri)}",
+            f"MLflow UI: {ui_command(self.tracking_uri, self.mlflow_experiment_id)}",
         ]
         return "\n".join(lines)
 

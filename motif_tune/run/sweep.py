@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from motif_tune.config import Settings, load_settings
-from motif_tune.errors import ConfigError, SweepInterrupted
-from motif_tune.results import OBJECTIVE
+from motif_tune.errors import ConfigError, SweepFailed, SweepInterrupted
+from motif_tune.results import OBJECTIVE, one_line, relative
 from motif_tune.run.console import SweepConsole
 from motif_tune.run.ranking import (
     champion_of,
@@ -138,6 +138,7 @@ def _execute(
         try:
             results = search_tuner(concurrency, sweep_run).fit()
             _raise_if_interrupted(settings, results, settings.sweep.num_samples)
+            _raise_if_all_failed(settings, results)
             mode, budget = settings.sweep.mode, trial_budget(settings)
             ranking = trial_scores(results, budget, mode, baseline=_baseline(settings))
             finalists, champion = choose_finalists(ranking, settings), None
@@ -199,6 +200,19 @@ def _raise_if_interrupted(settings: Settings, results: Any, planned: int) -> Non
         f"Sweep '{settings.run_name}' stopped with {len(done)} of {planned} "
         f"{'trials' if planned == settings.sweep.num_samples else 'verification trials'} "
         f"finished; continue it with: motif-tune resume run_name={settings.run_name}"
+    )
+
+
+def _raise_if_all_failed(settings: Settings, results: Any) -> None:
+    """A sweep none of whose trials finished has nothing to rank: say why, in one line."""
+    if len(results) == 0 or results.num_errors < len(results):
+        return
+    first = next(r.error for r in results if r.error is not None)
+    lines = [line.strip() for line in str(first).splitlines() if line.strip()]
+    cause = next((line for line in reversed(lines) if ": " in line), lines[-1] if lines else "")
+    raise SweepFailed(
+        f"All {len(results)} trials of sweep '{settings.run_name}' failed, the first with "
+        f"{one_line(cause, 240)}; the log file {relative(settings.log_file)} has the details."
     )
 
 

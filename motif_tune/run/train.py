@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from motif_tune.config import Settings
 from motif_tune.envs.registry import all_task_metrics
 from motif_tune.errors import ConfigError
-from motif_tune.results import flatten, fmt, is_number, relative
+from motif_tune.results import flatten, fmt, is_number, mask_secrets, relative
 from motif_tune.rllib.algorithm import build_algorithm
 from motif_tune.rllib.builder import build_algorithm_config
 from motif_tune.run.best_settings import settings_from_sweep
@@ -244,9 +244,9 @@ def _start_train_run(
 ) -> str:
     tags = run_tags(settings, "train")
     if overrides:
-        tags["hydra_overrides"] = " ".join(overrides)[:5000]
+        tags["hydra_overrides"] = mask_secrets(" ".join(overrides))[:5000]
     if source:
-        tags[TAG_CHECKPOINT] = source.source
+        tags[TAG_CHECKPOINT] = mask_secrets(source.source)
         if info and info.mlflow_run_id:
             tags["motif_tune.continues_run"] = info.mlflow_run_id
     if settings.train.from_sweep:

@@ -16,15 +16,19 @@ Between evaluations the last score stands, so every result carries one.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from motif_tune.config import Settings
+from motif_tune.envs.faults import ENV_FAULTS
 from motif_tune.results import OBJECTIVE, is_number, nested_get
 from motif_tune.rllib.builder import algorithm_class, build_algorithm_config, evaluate_on_demand
 from motif_tune.search.budget import Budget, trial_budget
 from motif_tune.search.params import trial_settings
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
@@ -103,6 +107,7 @@ def make_trainable(base: Settings) -> type:
             iteration. Evaluation time is not counted in ``time_total_s``.
             """
             result = super().train()
+            _log_env_faults(result)
             result.pop("evaluation", None)
             result["node_id"] = _node_id()  # which node of the cluster ran this trial
             result[OBJECTIVE] = self._scorer.score(result, self.evaluate)
@@ -118,6 +123,17 @@ def make_trainable(base: Settings) -> type:
 
     MotifTrial.__name__ = MotifTrial.__qualname__ = algo_cls.__name__
     return MotifTrial
+
+
+def _log_env_faults(result: dict) -> None:
+    """One log line per iteration with faults the env absorbed (not one per fault)."""
+    faults = nested_get(result, f"env_runners/{ENV_FAULTS}")
+    if is_number(faults) and faults > 0:
+        log.info(
+            "Iteration %s: the env raised %d times; each cost its episode (env_faults).",
+            result.get("training_iteration"),
+            faults,
+        )
 
 
 def _values(config: Any) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Which result keys become MLflow metric curves, once per training iteration.
 
 By default a curated dozen: the objective first, the episode returns, the env's
-task metrics, cost (env steps, seconds), throughput and the learner's losses. ``tracking.metrics=all``
-logs every finite number of the result (timers included).
+task metrics, cost (env steps, seconds), throughput and the learner's losses.
+``tracking.metrics=all`` logs every finite number of the result (timers included).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ CURATED_KEYS = (
     f"{_LEARNER}vf_loss",
     f"{_LEARNER}entropy",
     f"{_LEARNER}mean_kl_loss",
+    "env_runners/env_faults",  # exceptions the env raised this iteration (each cost an episode)
 )
 
 

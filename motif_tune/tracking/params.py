@@ -25,6 +25,10 @@ def trial_params(settings: Settings, values: Mapping[str, Any] | None = None) ->
     params: dict[str, Any] = {"algo": algo.name, "env": settings.env.name, SEED: settings.seed}
     for group in (algo.training, algo.model_config_, scaling.env_runners, scaling.learners):
         params |= flatten(group, ".")
+    for name, value in (values or {}).items():
+        leaf = param_path(name).rsplit(".", 1)[-1]
+        if leaf != name and params.get(leaf) == value:
+            del params[leaf]  # the searched name says it (train_batch_size_per_learner)
     return params | dict(values or {})
 
 

@@ -6,6 +6,7 @@ Nothing here imports Ray, so notebooks and the plots read runs through it cheapl
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -22,7 +23,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from motif_tune.config import Settings
 from motif_tune.errors import ConfigError
-from motif_tune.results import one_line
+from motif_tune.results import OBJECTIVE, mask_secrets, one_line
 
 log = logging.getLogger(__name__)
 
@@ -142,15 +143,33 @@ def experiment_id(client: MlflowClient, settings: Settings) -> str:
 
 
 UI_ADDRESS = "http://127.0.0.1:5000"
+# The UI opens in its "Model training" mode (runs, models) with this, not in GenAI mode.
+UI_MODE = "workflowType=machine_learning"
+# A saved view of the runs table (an experiment tag the UI reads): trials by objective,
+# with what they spent and their searched values as columns.
+RUNS_VIEW_ID = "motif-tune-trials"
+_RUNS_VIEW_TAG = f"mlflow.sharedViewState.{RUNS_VIEW_ID}"
+_VIEW_METRICS = (OBJECTIVE, "num_env_steps_sampled_lifetime", "time_total_s")
+_VIEW_TAGS = ("algo", "sweep", TAG_TRIAL_STATUS)
 
 
-def ui_command(uri: str) -> str:
-    """The command that serves the MLflow UI on ``uri``'s store, on 127.0.0.1."""
+def ui_command(uri: str, experiment: str | None = None) -> str:
+    """The command that serves the MLflow UI on ``uri``'s store, on 127.0.0.1, and the
+    page to open: the experiment's trials, best first."""
+    page = runs_table_link(uri, experiment)
     if uri.startswith(("http://", "https://")):
-        return f"open {uri} in a browser"
+        return f"open {page}"
     if uri == f"sqlite:///{Path.cwd() / 'runs' / 'mlflow.db'}":
-        return "make ui   (then open http://127.0.0.1:5000)"
-    return f"mlflow ui --backend-store-uri '{uri}' --host 127.0.0.1 --port 5000"
+        return f"make ui, then open {page}"
+    return f"mlflow ui --backend-store-uri '{uri}' --host 127.0.0.1 --port 5000, then open {page}"
+
+
+def runs_table_link(uri: str, experiment: str | None) -> str:
+    """The experiment's runs table in the saved view: trials by objective."""
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else UI_ADDRESS
+    if experiment is None:
+        return f"{base}/?{UI_MODE}"
+    return f"{base}/#/experiments/{experiment}/runs?viewStateShareKey={RUNS_VIEW_ID}&{UI_MODE}"
 
 
 def ui_link(uri: str, experiment: str | None, run_id: str | None) -> str:
@@ -158,7 +177,60 @@ def ui_link(uri: str, experiment: str | None, run_id: str | None) -> str:
     base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else UI_ADDRESS
     if experiment is None or run_id is None:
         return f"{run_id} at {uri}"
-    return f"{base}/#/experiments/{experiment}/runs/{run_id}"
+    return f"{base}/#/experiments/{experiment}/runs/{run_id}?{UI_MODE}"
+
+
+def show_in_runs_view(client: MlflowClient, experiment: str, params: Iterable[str]) -> None:
+    """Add ``params`` (a sweep's searched names) to the experiment's saved runs view,
+    creating the view when the experiment has none."""
+    tags = client.get_experiment(experiment).tags
+    try:
+        view = json.loads(tags[_RUNS_VIEW_TAG])
+        state = json.loads(view["state"])
+    except (KeyError, ValueError, TypeError):
+        now = int(time.time() * 1000)
+        view = {"name": "Trials by objective", "createdAt": now, "updatedAt": now}
+        state = _runs_view_state()
+    columns = state.setdefault("selectedColumns", [])
+    wanted = [f"params.`{name}`" for name in params]
+    if _RUNS_VIEW_TAG in tags and all(column in columns for column in wanted):
+        return
+    first_tag = next((i for i, c in enumerate(columns) if c.startswith("tags.")), len(columns))
+    columns[first_tag:first_tag] = [c for c in wanted if c not in columns]
+    view["state"] = json.dumps(state)
+    client.set_experiment_tag(experiment, _RUNS_VIEW_TAG, json.dumps(view))
+
+
+def _runs_view_state() -> dict[str, Any]:
+    """The runs table's state as the UI saves a view (its search facets and UI state)."""
+    return {
+        "searchFilter": "",
+        "orderByKey": f"metrics.`{OBJECTIVE}`",
+        "orderByAsc": False,
+        "startTime": "ALL",
+        "lifecycleFilter": "Active",
+        "datasetsFilter": [],
+        "modelVersionFilter": "All Runs",
+        "selectedColumns": [
+            *(f"metrics.`{key}`" for key in _VIEW_METRICS),
+            *(f"tags.`{key}`" for key in _VIEW_TAGS),
+        ],
+        "columnOrder": [],
+        "columnWidths": {},
+        "runsHiddenMode": "SHOW_ALL",
+        "viewMaximized": False,
+        "runListHidden": False,
+        "isAccordionReordered": False,
+        "useGroupedValuesInCharts": True,
+        "hideEmptyCharts": True,
+        "groupBy": None,
+        "groupsExpanded": {},
+        "globalLineChartConfig": {
+            "xAxisKey": "step",
+            "lineSmoothness": 0,
+            "selectedXAxisMetricKey": "",
+        },
+    }
 
 
 def run_tags(settings: Settings, role: str) -> dict[str, str]:
@@ -232,5 +304,5 @@ def git_commit() -> str | None:
 
 
 def _param_value(value: Any) -> str:
-    text = str(value)
+    text = mask_secrets(str(value))
     return text if len(text) <= 6000 else text[:5997] + "..."

@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from motif_tune.config import Settings
 from motif_tune.errors import UnsupportedPolicyError
-from motif_tune.results import fmt
+from motif_tune.results import fmt, mask_secrets
 from motif_tune.tracking.params import sweep_params
 from motif_tune.tracking.policy_model import (
     CHECKPOINT_ARTIFACT,
@@ -39,6 +39,7 @@ from motif_tune.tracking.store import (
     log_params,
     mlflow_client,
     run_tags,
+    show_in_runs_view,
     sweep_runs,
 )
 
@@ -68,11 +69,12 @@ class SweepRun:
         tags = run_tags(settings, "sweep") | {
             TAG_SWEEP: settings.run_name,
             "sweep": settings.sweep.name,
-            "hydra_overrides": " ".join(overrides)[:5000],
+            "hydra_overrides": mask_secrets(" ".join(overrides))[:5000],
         }
         commit = git_commit()
         if commit:
             tags["mlflow.source.git.commit"] = commit
+        show_in_runs_view(self.client, self.experiment_id, settings.sweep.space)
         run = self.client.create_run(self.experiment_id, run_name=settings.run_name, tags=tags)
         self.run_id = run.info.run_id
         log_params(self.client, self.run_id, sweep_params(settings))
@@ -204,7 +206,7 @@ class SweepRun:
         from omegaconf import OmegaConf
 
         config = OmegaConf.to_yaml(self.settings.recorded_config)
-        self.client.log_text(self.run_id, config, "config.yaml")
+        self.client.log_text(self.run_id, mask_secrets(config), "config.yaml")
 
     def child_runs(self, role: str | None = None) -> dict[str, str]:
         """trial id -> child run id, for the trials (of ``role``) this sweep recorded."""
