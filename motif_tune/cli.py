@@ -62,7 +62,7 @@ def _task(command: str) -> Callable:
 
         configure_logging(console_level="WARNING")  # until the settings say otherwise
         try:
-            settings = load_settings(_with_unique_run_name(cfg), command)
+            settings = _share_cores(load_settings(_with_unique_run_name(cfg), command))
             check_settings(settings)
         except ConfigError as err:
             _fail(err, cfg.get("debug", False))
@@ -102,7 +102,7 @@ def _say(text: str, file=None) -> None:
 
 
 def _with_unique_run_name(cfg):
-    """In a multirun, an explicit run_name gets the job number, so sweeps don't collide."""
+    """In a multirun, the run name gets the job number, so sweeps don't collide."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
     from omegaconf import OmegaConf
@@ -113,10 +113,30 @@ def _with_unique_run_name(cfg):
     cfg = cfg.copy()
     OmegaConf.set_struct(cfg, False)
     cfg.output_dir = hydra_cfg.runtime.output_dir
-    explicit = any(o.split("=", 1)[0].lstrip("+~") == "run_name" for o in hydra_cfg.overrides.task)
-    if hydra_cfg.mode == RunMode.MULTIRUN and explicit:
+    if hydra_cfg.mode == RunMode.MULTIRUN:  # jobs may start in the same second
         cfg.run_name = f"{cfg.run_name}-{hydra_cfg.job.num}"
     return cfg
+
+
+def _share_cores(settings):
+    """Jobs of a parallel launcher (``hydra/launcher=joblib``) on one machine each start a
+    local Ray; each gets its share of the cores unless ``scaling.ray.num_cpus`` says."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from motif_tune.config import apply_overrides
+
+    if not HydraConfig.initialized() or settings.scaling.ray.num_cpus is not None:
+        return settings
+    launcher = HydraConfig.get().launcher
+    joins = settings.scaling.ray.address or os.environ.get("RAY_ADDRESS")
+    if "joblib" not in str(launcher.get("_target_", "")) or joins:
+        return settings
+    cores = os.cpu_count() or 1
+    jobs = int(launcher.get("n_jobs") or -1)
+    jobs = cores if jobs < 1 else jobs
+    share = max(1, cores // jobs)
+    log.info("Parallel launcher with %d jobs: this job's local Ray gets %d CPU(s).", jobs, share)
+    return apply_overrides(settings, {"scaling.ray.num_cpus": share})
 
 
 def _record_config(settings) -> None:

@@ -7,11 +7,14 @@ Tune results are nested dicts whose flattened keys use ``/``
 
 from __future__ import annotations
 
+import numbers
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 def flatten(mapping: Mapping[str, Any], sep: str = "/", prefix: str = "") -> dict[str, Any]:
@@ -37,8 +40,8 @@ def nested_get(result: Mapping[str, Any], key: str) -> Any:
 
 
 def is_number(value: Any) -> bool:
-    """An int or a float, not a bool."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A real number (Python's or NumPy's, as RLlib reports counts), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 
 
 def fmt(value: Any) -> str:

@@ -37,13 +37,33 @@ def _start_node(args: list[str], env: dict) -> subprocess.Popen:
 
 @pytest.fixture
 def two_node_cluster(tmp_path):
+    """A head and a worker node with a token exported to both and to the driver."""
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    yield from _cluster(env)
+
+
+@pytest.fixture
+def plain_cluster(tmp_path):
+    """A head and a worker started as Ray's token-auth docs show: `RAY_AUTH_MODE=token`
+    on the nodes, the token generated into ~/.ray/auth_token, `ray start --head`, then
+    `ray start --address=…`. The driver's environment is the plain one (no RAY_AUTH_*),
+    with the same home folder."""
+    home = tmp_path / "home"
+    home.mkdir()
+    plain = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    plain["HOME"] = str(home)
+    nodes = {**plain, "RAY_AUTH_MODE": "token"}
+    subprocess.run(
+        [RAY, "get-auth-token", "--generate"], env=nodes, check=True, capture_output=True
+    )
+    assert (home / ".ray" / "auth_token").is_file()
+    for address, _ in _cluster(nodes):
+        yield address, plain
+
+
+def _cluster(env: dict):
     """A head and a worker node, each a `ray start` of its own; torn down after."""
     port = _free_port()
-    env = {
-        **os.environ,
-        "RAY_AUTH_MODE": "token",
-        "RAY_AUTH_TOKEN": secrets.token_hex(16),
-    }
     head = _start_node(
         ["--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--include-dashboard=false"],
         env,
@@ -87,7 +107,8 @@ def _wait_for_port(port: int, timeout: float = 60) -> None:
 
 def _wait_for_nodes(address: str, env: dict, count: int, timeout: float = 90) -> None:
     probe = (
-        "import ray, sys; ray.init(address=sys.argv[1]); "
+        "import ray, sys; from motif_tune.run.ray_session import use_cluster_token; "
+        "use_cluster_token(); ray.init(address=sys.argv[1]); "
         "print(sum(n['Alive'] for n in ray.nodes()))"
     )
     deadline = time.time() + timeout
@@ -153,4 +174,44 @@ def test_an_address_where_no_cluster_answers_fails_fast(isolated_runs):
     assert proc.returncode == 2
     assert "no Ray cluster answers there" in proc.stderr.strip().splitlines()[-1]
     assert time.time() - started < 30
+    assert not (isolated_runs / "mlflow.db").exists()
+
+
+def test_a_cluster_started_the_standard_way_is_joined_with_ray_address_alone(
+    plain_cluster, isolated_runs
+):
+    address, env = plain_cluster
+    proc = subprocess.run(
+        [sys.executable, "-m", "motif_tune", "sweep", "sweep=smoke", "run_name=joined"],
+        env={**env, "RAY_ADDRESS": address, "MOTIF_TUNE_HOME": str(isolated_runs)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Champion:" in proc.stdout
+    nodes = set()
+    for result_file in (isolated_runs / "ray_results" / "joined").glob("*/result.json"):
+        nodes |= {json.loads(line)["node_id"] for line in result_file.read_text().splitlines()}
+    assert nodes  # trials ran on the cluster's nodes
+
+
+def test_a_wrong_token_is_told_apart_from_an_unreachable_head_in_seconds(
+    plain_cluster, isolated_runs
+):
+    address, env = plain_cluster
+    started = time.time()
+    proc = subprocess.run(
+        [sys.executable, "-m", "motif_tune", "sweep", "sweep=smoke"],
+        env={**env, "RAY_ADDRESS": address, "RAY_AUTH_TOKEN": "not-the-clusters-token"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert time.time() - started < 10
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert "the Ray cluster answers but refused this driver's token" in line
+    assert "RAY_AUTH_TOKEN" in line and "RAY_AUTH_MODE=token" in line
+    assert "not-the-clusters-token" not in line
     assert not (isolated_runs / "mlflow.db").exists()

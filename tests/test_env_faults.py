@@ -50,14 +50,15 @@ def test_a_failed_reset_is_retried_and_counted():
         obs, info = env.reset()
         assert env.observation_space.contains(obs)
         counted += info.get(FAULT_INFO, 0)
+        env.step(env.action_space.sample())
     assert counted > 30
 
 
 def test_an_env_that_always_fails_is_broken_not_flaky():
-    env = flaky(step=1.0)
-    env.reset(seed=0)
+    env = flaky(step=1.0, episode_length=1)
     with pytest.raises(RuntimeError, match="failed 20 times in a row") as caught:
-        for _ in range(25):
+        for _ in range(25):  # each failed step ends its episode; the resets succeed
+            env.reset()
             env.step(env.action_space.sample())
     assert isinstance(caught.value.__cause__, MotifEnvFault)
 

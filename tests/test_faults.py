@@ -85,7 +85,8 @@ def test_a_killed_sweep_resumes_and_finishes_every_trial_once(isolated_runs):
     assert parent.info.status == "FINISHED"
     assert len(trials) == 3
     assert len({t.data.tags["motif_tune.trial_id"] for t in trials}) == 3
-    assert all(t.info.status == "FINISHED" for t in trials)
+    statuses = [(t.info.run_name, t.info.status) for t in trials]
+    assert all(t.info.status == "FINISHED" for t in trials), statuses
     client = MlflowClient(tracking_uri=f"sqlite:///{isolated_runs}/mlflow.db")
     for trial in trials:
         steps = [m.step for m in client.get_metric_history(trial.info.run_id, "time_this_iter_s")]

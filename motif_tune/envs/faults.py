@@ -46,8 +46,7 @@ class EndEpisodeOnFault(gym.Wrapper):
                 faults += 1
                 self._absorb(err, "reset")
                 kwargs.pop("seed", None)  # the same seed would fail the same way
-        self._consecutive = 0
-        self._last_obs = obs
+        self._last_obs = obs  # (faults count on until a step succeeds)
         return obs, {**info, FAULT_INFO: faults} if faults else info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:

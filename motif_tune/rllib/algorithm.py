@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
 
+# The file RLlib writes into every checkpoint folder (its presence marks one).
+RLLIB_METADATA = "rllib_checkpoint.json"
+
+
 def build_algorithm(config: AlgorithmConfig, run_dir: Path) -> Algorithm:
     """``config.build_algo()`` with the Algorithm's log folder at ``run_dir``.
 

@@ -24,7 +24,7 @@ from motif_tune.config import Settings
 from motif_tune.envs.registry import compose_hint, same_env
 from motif_tune.errors import ConfigError
 from motif_tune.results import one_line
-from motif_tune.tracking.policy_model import RLLIB_METADATA
+from motif_tune.rllib.algorithm import RLLIB_METADATA
 from motif_tune.tracking.store import mlflow_client, store_exists
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ from motif_tune.errors import ConfigError
 from motif_tune.run.logs import add_file_handler, runtime_env
 
 log = logging.getLogger(__name__)
+AUTH_MODE = "RAY_AUTH_MODE"
 
 
 def ray_address(settings: Settings) -> str | None:
@@ -54,6 +55,7 @@ def start_ray(settings: Settings) -> tuple[dict[str, float], dict[str, float]]:
             resources=dict(settings.scaling.ray.resources) or None,
         )
     else:
+        use_cluster_token()
         check_reachable(address)
         kwargs["address"] = address
     log.info("Starting Ray %s", f"(joining {address})" if address else "locally")
@@ -93,13 +95,72 @@ def check_reachable(address: str, timeout_s: float = 3.0) -> None:
         )
     try:
         with socket.create_connection((host, int(port)), timeout=timeout_s):
-            return
+            pass
     except OSError as err:
         raise ConfigError(
             f"scaling.ray.address '{address}': no Ray cluster answers there "
             f"({err.strerror or err}); start one with `ray start --head` or point RAY_ADDRESS "
             "at a running head."
         ) from None
+    if "://" not in address:
+        use_cluster_token()
+        _check_token_accepted(address)
+
+
+def use_cluster_token() -> None:
+    """Joining a cluster: token auth as Ray's CLI leaves it.
+
+    ``ray start --head`` turns token auth on when a token exists (``RAY_AUTH_TOKEN``,
+    the file ``RAY_AUTH_TOKEN_PATH`` names, or ``~/.ray/auth_token``); a driver must
+    then send it, which Ray's own ``ray.init(address=…)`` does only with
+    ``RAY_AUTH_MODE=token``. An explicit ``RAY_AUTH_MODE`` is left as it is.
+    """
+    if os.environ.get(AUTH_MODE):
+        return
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    if AuthenticationTokenLoader.instance().has_token(ignore_auth_mode=True):
+        os.environ[AUTH_MODE] = "token"
+        Config.initialize("")
+        AuthenticationTokenLoader.instance().reset_cache()
+
+
+def _check_token_accepted(address: str) -> None:
+    """Tell a refused token from an unreachable head, in a second, not after ray.init's
+    retries (one GCS call with the token this driver would send)."""
+    from ray._raylet import GcsClient
+    from ray.exceptions import AuthenticationError
+
+    try:
+        with _native_stderr_silenced():  # the GCS client logs its own line on refusal
+            GcsClient(address=address)
+    except AuthenticationError:
+        sent = os.environ.get(AUTH_MODE) == "token"
+        problem = "refused this driver's token" if sent else "needs a token this driver lacks"
+        raise ConfigError(
+            f"scaling.ray.address '{address}': the Ray cluster answers but {problem}; set "
+            "RAY_AUTH_TOKEN to the cluster's token (or RAY_AUTH_TOKEN_PATH to a file holding "
+            "it, or put it in ~/.ray/auth_token) and RAY_AUTH_MODE=token."
+        ) from None
+    except Exception as err:  # not reachable as a GCS: ray.init gives the full story
+        log.debug("GCS probe of %s: %s", address, err)
+
+
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 to /dev/null while native code that writes to it runs."""
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _keep_token_out_of_home() -> None:

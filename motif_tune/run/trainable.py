@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from motif_tune.config import Settings
 from motif_tune.envs.faults import ENV_FAULTS
 from motif_tune.results import OBJECTIVE, is_number, nested_get
+from motif_tune.rllib.algorithm import RLLIB_METADATA
 from motif_tune.rllib.builder import algorithm_class, build_algorithm_config, evaluate_on_demand
 from motif_tune.search.budget import Budget, trial_budget
 from motif_tune.search.params import trial_settings
@@ -113,6 +114,12 @@ def make_trainable(base: Settings) -> type:
             result[OBJECTIVE] = self._scorer.score(result, self.evaluate)
             return result
 
+        def restore(self, checkpoint_path: Any) -> None:
+            """Restore, from the newest checkpoint on disk when Tune's saved state names
+            one it has since deleted (a driver killed between Tune keeping a newer
+            checkpoint and saving its state); RLlib's state restores the iteration."""
+            super().restore(_existing_checkpoint(checkpoint_path))
+
         def get_auto_filled_metrics(self, *args: Any, **kwargs: Any) -> dict:
             """Report the searched values as the trial's config, not RLlib's 300 keys."""
             from ray.tune.trainable import Trainable
@@ -123,6 +130,27 @@ def make_trainable(base: Settings) -> type:
 
     MotifTrial.__name__ = MotifTrial.__qualname__ = algo_cls.__name__
     return MotifTrial
+
+
+def _existing_checkpoint(saved: Any) -> Any:
+    """``saved`` (a Tune training result), or the newest complete checkpoint beside it
+    when its own folder is gone from local storage."""
+    from pathlib import Path
+
+    checkpoint = getattr(saved, "checkpoint", None)
+    path = Path(getattr(checkpoint, "path", "") or "")
+    if checkpoint is None or checkpoint.filesystem.type_name != "local" or path.exists():
+        return saved
+    newest = max(
+        (p for p in path.parent.glob("checkpoint_*") if (p / RLLIB_METADATA).is_file()),
+        default=None,
+    )
+    if newest is None:
+        return saved
+    log.warning("Checkpoint %s is gone; restoring from %s instead.", path.name, newest.name)
+    from ray.tune import Checkpoint
+
+    return type(saved)(checkpoint=Checkpoint.from_directory(str(newest)), metrics=saved.metrics)
 
 
 def _log_env_faults(result: dict) -> None:

@@ -22,6 +22,7 @@ from motif_tune.tracking.store import (
     TAG_SWEEP,
     TAG_TRIAL_ID,
     TAG_TRIAL_STATUS,
+    child_runs,
     log_metrics,
     log_params,
     run_tags,
@@ -97,14 +98,31 @@ class MLflowTrialCallback(Callback):
         self._end(trial, "FINISHED", "stopped_early" if stopped_early else "finished")
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
-        """Delete runs of trials Tune itself lost (started just before a driver was killed,
-        never saved in its experiment state): the resumed sweep ran them afresh."""
-        known = {trial.trial_id for trial in trials}
+        """Settle runs a killed driver left RUNNING.
+
+        A trial Tune itself lost (started just before the kill, never saved in its
+        experiment state) was run afresh by the resumed sweep: its old run is
+        deleted. A trial that ended just before the kill, whose end the run never
+        heard of, is ended now as Tune recorded it.
+        """
+        by_id = {trial.trial_id: trial for trial in trials}
+        running = {
+            run.info.run_id
+            for run in child_runs(self.client, self.sweep_run.experiment_id, self.sweep_run.run_id)
+            if run.info.status == "RUNNING"
+        }
         for trial_id, run_id in list(self._runs.items()):
-            if trial_id not in known and self.client.get_run(run_id).info.status == "RUNNING":
+            if run_id not in running:
+                continue
+            trial = by_id.get(trial_id)
+            if trial is None:
                 self.client.delete_run(run_id)
                 del self._runs[trial_id]
                 log.info("Removed the run of trial %s, which the resumed sweep replaced.", trial_id)
+            elif trial.status == "TERMINATED":
+                self.on_trial_complete(0, trials, trial)
+            elif trial.status == "ERROR":
+                self.on_trial_error(0, trials, trial)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._end(trial, "FAILED", "failed")

@@ -38,6 +38,7 @@ import pandas as pd
 
 from motif_tune.envs.registry import make_env
 from motif_tune.errors import UnsupportedPolicyError
+from motif_tune.rllib.algorithm import RLLIB_METADATA
 
 if TYPE_CHECKING:
     from mlflow.models.model import ModelInfo
@@ -47,7 +48,6 @@ log = logging.getLogger(__name__)
 POLICY_MODEL_NAME = "policy"
 # The key of the checkpoint in the model's artifacts (and its folder under ``artifacts/``).
 CHECKPOINT_ARTIFACT = "checkpoint"
-RLLIB_METADATA = "rllib_checkpoint.json"
 # Where an Algorithm checkpoint keeps its RLModules (one per module id).
 RL_MODULE_PATH = ("learner_group", "learner", "rl_module")
 SIGNATURE_SAMPLES = 8

@@ -76,6 +76,9 @@ def open_store(uri: str) -> MlflowClient:
     Open a store that a sweep may be creating this way (a notebook, a script, a
     test), not with a bare ``MlflowClient``.
     """
+    # A server store prints two "View run … at: URL" lines per finished run (the URL
+    # with any password in it); the sweep's summary gives the links instead.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     client = MlflowClient(tracking_uri=uri)
     if uri.startswith("sqlite:///"):
         _open_sqlite_store(client, Path(uri.removeprefix("sqlite:///")))

@@ -20,10 +20,10 @@ from mlflow.tracking import MlflowClient
 from motif_tune.config import Settings
 from motif_tune.errors import UnsupportedPolicyError
 from motif_tune.results import fmt, mask_secrets
+from motif_tune.rllib.algorithm import RLLIB_METADATA
 from motif_tune.tracking.params import sweep_params
 from motif_tune.tracking.policy_model import (
     CHECKPOINT_ARTIFACT,
-    RLLIB_METADATA,
     log_policy_model,
     tracking_uri_set,
 )

@@ -1,0 +1,84 @@
+"""One local store, many processes: sweeps started together, readers polling meanwhile."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.conftest import cli, runs_by_role
+
+pytestmark = pytest.mark.slow
+
+
+def test_three_sweeps_started_together_on_one_fresh_store_all_finish(isolated_runs):
+    """Each sweep starts its own local Ray; the store is created and migrated once."""
+    env = {**os.environ, "MOTIF_TUNE_HOME": str(isolated_runs)}
+    sweeps = [
+        subprocess.Popen(
+            cli("sweep", "sweep=smoke", f"run_name=together-{i}"),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(3)
+    ]
+    outputs = [sweep.communicate(timeout=900) for sweep in sweeps]
+    for sweep, (out, err) in zip(sweeps, outputs, strict=True):
+        assert sweep.returncode == 0, err[-3000:]
+        assert "Champion:" in out
+    parents = runs_by_role(isolated_runs, "sweep")
+    trials = runs_by_role(isolated_runs, "trial")
+    assert sorted(p.info.run_name for p in parents) == [f"together-{i}" for i in range(3)]
+    assert all(p.info.status == "FINISHED" for p in parents)
+    assert len(trials) == 6 and all(t.info.status == "FINISHED" for t in trials)
+    by_parent = {p.info.run_id: 0 for p in parents}
+    for trial in trials:
+        by_parent[trial.data.tags["mlflow.parentRunId"]] += 1
+    assert sorted(by_parent.values()) == [2, 2, 2]
+
+
+def test_a_sweep_starts_while_another_process_keeps_opening_the_store(isolated_runs):
+    """A reader (the UI, a notebook, a script) with a plain MlflowClient, in a loop."""
+    isolated_runs.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{isolated_runs}/mlflow.db"
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import time
+                from mlflow.tracking import MlflowClient
+                opened = 0
+                deadline = time.time() + 40
+                while time.time() < deadline:
+                    try:
+                        MlflowClient("{uri}").search_experiments()
+                        opened += 1
+                    except Exception:
+                        pass  # a reader that raced the creation tries again
+                print(opened)
+                """
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    sweep = subprocess.run(
+        cli("sweep", "sweep=smoke", "run_name=polled"),
+        env={**os.environ, "MOTIF_TUNE_HOME": str(isolated_runs)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    opened = int(reader.communicate(timeout=120)[0].strip())
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    assert opened > 0
+    (parent,) = runs_by_role(isolated_runs, "sweep")
+    assert parent.info.status == "FINISHED"
+    assert len(runs_by_role(isolated_runs, "trial")) == 2

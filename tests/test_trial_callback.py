@@ -1,0 +1,80 @@
+"""The MLflow trial callback on a real local store: names, params, curves, and the runs
+a killed driver leaves behind."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from motif_tune.tracking.callback import MLflowTrialCallback
+from motif_tune.tracking.store import open_store
+from motif_tune.tracking.sweep_run import SweepRun
+from tests.conftest import settings_for
+
+
+def trial(trial_id: str, status: str = "RUNNING", steps: int = 0) -> SimpleNamespace:
+    values = {"rollout_fragment_length": 17, "train_batch_size": 272}
+    return SimpleNamespace(
+        trial_id=trial_id,
+        config=values,
+        status=status,
+        last_result={"num_env_steps_sampled_lifetime": steps},
+    )
+
+
+def result(iteration: int, steps: int) -> dict:
+    return {
+        "training_iteration": iteration,
+        "objective": 0.1 * iteration,
+        "num_env_steps_sampled_lifetime": steps,
+        "time_this_iter_s": 0.5,
+        "time_total_s": 0.5 * iteration,
+        "env_runners": {"episode_return_mean": 0.1 * iteration, "env_faults": 0, "num_episodes": 9},
+        "perf": {"cpu_util_percent": 50.0},
+    }
+
+
+@pytest.fixture
+def sweep(isolated_runs):
+    settings = settings_for(["sweep=smoke", "run_name=callback"])
+    sweep_run = SweepRun(settings, open_store(settings.tracking.uri))
+    sweep_run.start()
+    return sweep_run
+
+
+def test_a_trial_run_is_named_with_its_settings_and_curated_curves(sweep):
+    callback = MLflowTrialCallback(sweep)
+    callback.setup()
+    first = trial("a1")
+    callback.on_trial_start(0, [first], first)
+    for i in (1, 2):
+        callback.on_trial_result(0, [first], first, result(i, 272 * i))
+    run = sweep.client.get_run(sweep.child_runs()["a1"])
+    assert run.info.run_name == "t01 fragment=17 batch=272"
+    assert run.data.params["rollout_fragment_length"] == "17"
+    assert run.data.params["num_envs_per_env_runner"] == "4" and run.data.params["lr"] == "0.0003"
+    assert "perf/cpu_util_percent" not in run.data.metrics  # not curated
+    speed = sweep.client.get_metric_history(run.info.run_id, "env_steps_per_s")
+    assert [(m.step, m.value) for m in speed] == [(1, 544.0), (2, 544.0)]  # 272 steps / 0.5 s
+
+
+def test_runs_a_killed_driver_left_running_are_settled_on_resume(sweep):
+    before = MLflowTrialCallback(sweep)
+    before.setup()
+    ended, lost, failed = trial("e1"), trial("l2"), trial("f3")
+    for t in (ended, lost, failed):
+        before.on_trial_start(0, [ended, lost, failed], t)
+        before.on_trial_result(0, [t], t, result(1, 600))
+    # The driver is killed here: all three runs are RUNNING. Tune's saved state knows
+    # that e1 ended (its budget spent) and f3 failed, and never heard of l2.
+    resumed = MLflowTrialCallback(sweep)
+    resumed.setup()
+    ended = trial("e1", "TERMINATED", steps=600)
+    failed = trial("f3", "ERROR")
+    resumed.on_experiment_end([ended, failed])
+    runs = {t: sweep.client.get_run(r) for t, r in sweep.child_runs().items()}
+    assert set(runs) == {"e1", "f3"}  # l2's run is gone: the resumed sweep replaced it
+    assert runs["e1"].info.status == "FINISHED"
+    assert runs["e1"].data.tags["motif_tune.trial_status"] == "finished"
+    assert runs["f3"].info.status == "FAILED"
