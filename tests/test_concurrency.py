@@ -11,9 +11,33 @@ import pytest
 
 from tests.conftest import cli, runs_by_role
 
-pytestmark = pytest.mark.slow
+OPEN_STORE = """
+import sys
+from motif_tune.tracking.store import experiment_id, open_store
+from tests.conftest import settings_for
+settings = settings_for([f"tracking.uri={sys.argv[1]}"])
+print(experiment_id(open_store(sys.argv[1]), settings))
+"""
 
 
+def test_processes_creating_one_fresh_store_and_experiment_at_once_all_succeed(isolated_runs):
+    uri = f"sqlite:///{isolated_runs}/mlflow.db"
+    openers = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_STORE, uri],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [opener.communicate(timeout=120) for opener in openers]
+    for opener, (_, err) in zip(openers, outputs, strict=True):
+        assert opener.returncode == 0, err[-2000:]
+    assert len({out.strip() for out, _ in outputs}) == 1  # one experiment, the same id
+
+
+@pytest.mark.slow
 def test_three_sweeps_started_together_on_one_fresh_store_all_finish(isolated_runs):
     """Each sweep starts its own local Ray; the store is created and migrated once."""
     env = {**os.environ, "MOTIF_TUNE_HOME": str(isolated_runs)}
@@ -42,6 +66,7 @@ def test_three_sweeps_started_together_on_one_fresh_store_all_finish(isolated_ru
     assert sorted(by_parent.values()) == [2, 2, 2]
 
 
+@pytest.mark.slow
 def test_a_sweep_starts_while_another_process_keeps_opening_the_store(isolated_runs):
     """A reader (the UI, a notebook, a script) with a plain MlflowClient, in a loop."""
     isolated_runs.mkdir(parents=True, exist_ok=True)

@@ -79,40 +79,53 @@ def open_store(uri: str) -> MlflowClient:
     # A server store prints two "View run … at: URL" lines per finished run (the URL
     # with any password in it); the sweep's summary gives the links instead.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    client = MlflowClient(tracking_uri=uri)
     if uri.startswith("sqlite:///"):
-        _open_sqlite_store(client, Path(uri.removeprefix("sqlite:///")))
-    return client
+        return _open_sqlite_store(uri, Path(uri.removeprefix("sqlite:///")))
+    return MlflowClient(tracking_uri=uri)
 
 
-def _open_sqlite_store(client: MlflowClient, path: Path, attempts: int = 6) -> None:
+def _open_sqlite_store(uri: str, path: Path, attempts: int = 8) -> MlflowClient:
     """Create (and migrate) a SQLite store once, even when several processes open it at once.
 
-    MLflow creates and migrates an empty SQLite store on first open; two processes
-    doing that together collide (``table _alembic_tmp_… already exists``). Processes
-    of this project take a lock beside the store; any other opener (the UI, a
-    notebook) is outlasted by retrying until its migration is done.
+    MLflow creates and migrates an empty SQLite store when a client is made for it;
+    two processes doing that together collide (``table _alembic_tmp_… already
+    exists``, ``duplicate column name``). Processes of this project make their
+    client under a lock beside the store; any other opener (the UI, a notebook) is
+    outlasted by retrying until its migration is done.
     """
     from filelock import FileLock
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{path}.lock"):
-        for attempt in range(attempts):
+        for attempt in range(1, attempts):
             try:
-                client.search_experiments(max_results=1)
-                return
+                return _opened(uri)
             except Exception as err:  # sqlalchemy's OperationalError, wrapped by MLflow
-                if attempt == attempts - 1 or not _is_creation_race(err):
+                if not _is_creation_race(err):
                     raise
                 log.info("Another process is creating the MLflow store; retrying.")
-                time.sleep(0.5 * (attempt + 1))
+                time.sleep(0.5 * attempt)
+        return _opened(uri)
+
+
+def _opened(uri: str) -> MlflowClient:
+    client = MlflowClient(tracking_uri=uri)  # creates and migrates a new store
+    client.search_experiments(max_results=1)
+    return client
 
 
 def _is_creation_race(err: BaseException) -> bool:
     text = str(err)
     return any(
         sign in text
-        for sign in ("already exists", "database is locked", "no such table", "migration")
+        for sign in (
+            "already exists",
+            "duplicate column",
+            "database is locked",
+            "no such table",
+            "no such column",
+            "migration",
+        )
     )
 
 
@@ -141,8 +154,15 @@ def experiment_id(client: MlflowClient, settings: Settings) -> str:
     if location and settings.tracking.uri.startswith(("sqlite:", "file:", "/")):
         os.makedirs(location, exist_ok=True)
         location = Path(location).resolve().as_uri()
+    else:
+        location = None
+    try:
         return client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS)
-    return client.create_experiment(name, tags=EXPERIMENT_TAGS)
+    except Exception:  # another process created it a moment ago (a unique-name race)
+        created = client.get_experiment_by_name(name)
+        if created is None:
+            raise
+        return created.experiment_id
 
 
 UI_ADDRESS = "http://127.0.0.1:5000"
