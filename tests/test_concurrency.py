@@ -107,3 +107,29 @@ def test_a_sweep_starts_while_another_process_keeps_opening_the_store(isolated_r
     (parent,) = runs_by_role(isolated_runs, "sweep")
     assert parent.info.status == "FINISHED"
     assert len(runs_by_role(isolated_runs, "trial")) == 2
+
+
+@pytest.mark.slow
+def test_a_joblib_multirun_runs_its_sweeps_side_by_side_sharing_the_cores(isolated_runs):
+    proc = subprocess.run(
+        cli(
+            "sweep",
+            "-m",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            "sweep=smoke",
+            "sweep.seed=0,1",
+        ),
+        env={**os.environ, "MOTIF_TUNE_HOME": str(isolated_runs)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cores = os.cpu_count() or 1
+    share = max(1, cores // 2)
+    assert proc.stdout.count(f"{min(share, 2)} at a time") == 2  # each its share of the cores
+    parents = runs_by_role(isolated_runs, "sweep")
+    assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)
+    assert len({p.info.run_name for p in parents}) == 2  # started in the same second, named apart
+    assert len(runs_by_role(isolated_runs, "trial")) == 4
