@@ -51,6 +51,16 @@ def start_ui(store: str, port: int) -> subprocess.Popen:
     raise SystemExit("The MLflow UI did not answer in 120 s.")
 
 
+def close_assistant_panel(page) -> None:
+    """The UI opens an assistant side panel; close it (not the shared-view banner)."""
+    width = page.viewport_size["width"]
+    for button in page.get_by_role("button", name="Close").all():
+        box = button.bounding_box() if button.is_visible() else None
+        if box and box["x"] > width * 0.8 and box["y"] < 80:
+            button.click()
+            page.wait_for_timeout(500)
+
+
 def main(store: str, out: Path) -> None:
     client = open_store(store)
     experiment = client.get_experiment_by_name("motif_tune").experiment_id
@@ -80,10 +90,7 @@ def main(store: str, out: Path) -> None:
             for name, url in pages.items():
                 page.goto(url, wait_until="load")
                 page.wait_for_timeout(6000)  # the UI keeps polling: no idle network to wait for
-                for label in ("Close", "Got it"):
-                    for button in page.get_by_role("button", name=label).all():
-                        if button.is_visible():
-                            button.click()
+                close_assistant_panel(page)
                 page.screenshot(path=str(out / name), full_page=name == "study_plots.png")
                 print(out / name)
             browser.close()
