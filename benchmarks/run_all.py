@@ -63,6 +63,7 @@ BENCHMARKS = [
         {},
     ),
     Benchmark("startup", "bench_startup", "Start-up time and peak memory", {}, {}),
+    Benchmark("faults", "bench_faults", "Throughput with a flaky env", {}, {}),
     Benchmark(
         "env",
         "bench_env",

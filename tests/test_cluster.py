@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import runs_by_role
+
 pytestmark = pytest.mark.slow
 
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -61,8 +63,9 @@ def plain_cluster(tmp_path):
         yield address, plain
 
 
-def _cluster(env: dict):
-    """A head and a worker node, each a `ray start` of its own; torn down after."""
+def _cluster(env: dict, workers: list | None = None):
+    """A head and a worker node, each a `ray start` of its own; torn down after.
+    The worker's process goes into ``workers`` for tests that kill it."""
     port = _free_port()
     head = _start_node(
         ["--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--include-dashboard=false"],
@@ -74,11 +77,14 @@ def _cluster(env: dict):
         nodes.append(
             _start_node([f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1"], env)
         )
+        if workers is not None:
+            workers.append(nodes[-1])
         _wait_for_nodes(f"127.0.0.1:{port}", env, 2)
         yield f"127.0.0.1:{port}", env
     finally:
         for node in reversed(nodes):
-            os.killpg(node.pid, signal.SIGTERM)
+            if node.poll() is None:
+                os.killpg(node.pid, signal.SIGTERM)
         for node in nodes:
             try:
                 node.wait(timeout=30)
@@ -215,3 +221,57 @@ def test_a_wrong_token_is_told_apart_from_an_unreachable_head_in_seconds(
     assert "RAY_AUTH_TOKEN" in line and "RAY_AUTH_MODE=token" in line
     assert "not-the-clusters-token" not in line
     assert not (isolated_runs / "mlflow.db").exists()
+
+
+@pytest.fixture
+def cluster_and_worker(tmp_path):
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    workers: list = []
+    for address, _ in _cluster(env, workers):
+        yield address, env, workers[0]
+
+
+def test_a_node_lost_mid_sweep_costs_retries_not_trials(cluster_and_worker, isolated_runs):
+    """Trials on a worker node that dies restart from their checkpoints on the head."""
+    address, env, worker = cluster_and_worker
+    sweep = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "motif_tune",
+            "sweep",
+            "scaling=cluster",
+            f"scaling.ray.address={address}",
+            "scaling.env_runners.num_env_runners=0",
+            "sweep=smoke",
+            "run_name=node-lost",
+            "sweep.num_samples=4",
+            "sweep.budget.iterations=120",
+            "sweep.checkpoint.frequency=5",
+            "sweep.max_failures=3",
+        ],
+        env={**env, "MOTIF_TUNE_HOME": str(isolated_runs)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    experiment = isolated_runs / "ray_results" / "node-lost"
+    deadline = time.time() + 300
+    while time.time() < deadline:  # all four trials running, two of them on the worker
+        checkpoints = list(experiment.glob("trial_*/checkpoint_*"))
+        if len({c.parent for c in checkpoints}) == 4:
+            break
+        assert sweep.poll() is None, sweep.communicate()[1][-3000:]
+        time.sleep(0.5)
+    else:
+        pytest.fail("the four trials did not all checkpoint in time")
+    os.killpg(worker.pid, signal.SIGKILL)  # the worker node and everything on it
+    out, err = sweep.communicate(timeout=900)
+    assert sweep.returncode == 0, err[-3000:]
+    assert "Restarted from their checkpoints after a failure:" in out, out
+    trials = runs_by_role(isolated_runs, "trial")
+    assert len(trials) == 4
+    assert all(t.info.status == "FINISHED" for t in trials), [t.info.status for t in trials]
+    assert all(t.data.tags["motif_tune.trial_status"] == "finished" for t in trials)
+    (parent,) = runs_by_role(isolated_runs, "sweep")
+    assert parent.info.status == "FINISHED"

@@ -107,6 +107,16 @@ class SweepConsole(Callback):
         reason = one_line(getattr(trial, "error_msg", None) or "see the log file", 160)
         self._event(f"{self.title}: trial {row.trial_id} failed: {reason}")
 
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        row = self.rows.get(trial.trial_id)
+        if row is None:
+            return
+        row.status = "restarting"
+        self._event(
+            f"{self.title}: trial {row.trial_id} failed (failure {trial.num_failures}); "
+            "restarting it from its latest checkpoint"
+        )
+
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         now = time.monotonic()
         if not self.live and now - self._last_status >= self.status_every_s:

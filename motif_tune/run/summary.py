@@ -49,6 +49,7 @@ class SweepSummary:
     mlflow_experiment_id: str | None = None
     tracking_uri: str = ""
     registered_model: str | None = None
+    retried: dict[str, int] = field(default_factory=dict)  # trial id -> failures survived
 
     @property
     def best(self) -> TrialScore | None:
@@ -83,6 +84,9 @@ class SweepSummary:
             lines.append(f"  checkpoint: {checkpoint}")
             if self.registered_model:
                 lines.append(f"  registered: {self.registered_model}")
+        if self.retried:
+            retries = ", ".join(f"{t} ({n}x)" for t, n in sorted(self.retried.items()))
+            lines.append(f"Restarted from their checkpoints after a failure: {retries}.")
         link = ui_link(self.tracking_uri, self.mlflow_experiment_id, self.mlflow_run_id)
         lines += [
             f"Tune results: {relative(self.experiment_path)}",
@@ -189,6 +193,7 @@ def summarise(
         finalists=finalists,
         champion=champion,
         experiment_path=str(results.experiment_path),
+        retried=_retried(results),
         mlflow_run_id=sweep_run.run_id,
         mlflow_experiment_id=sweep_run.experiment_id,
         tracking_uri=settings.tracking.uri,
@@ -262,6 +267,13 @@ def _checkpoints_to_upload(summary: SweepSummary, k: int) -> list[tuple[str, str
         if score.checkpoint and all(score.trial_id != p[0] for p in picked):
             picked.append((score.trial_id, score.checkpoint, score.objective))
     return picked[:k]
+
+
+def _retried(results: Any) -> dict[str, int]:
+    """Trials Tune restarted after a failure (a lost node, a crashed actor), and how often."""
+    analysis = getattr(results, "_experiment_analysis", None)
+    trials = getattr(analysis, "trials", None) or []
+    return {t.trial_id: int(t.num_failures) for t in trials if getattr(t, "num_failures", 0)}
 
 
 def trials_frame(results: Any, budget: Budget, sweep_run: SweepRun) -> pd.DataFrame:
