@@ -122,7 +122,7 @@ def markdown(results: dict[str, Any]) -> str:
         ),
         "",
         f"With 5% of steps failing, training runs at {results['ratio']:.2f}x the fault-free "
-        "rate (measured side by side); every trial finishes its budget.",
+        "rate (measured side by side).",
     ]
     return "\n".join(lines)
 
