@@ -21,10 +21,9 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from motif_tune.tracking.store import child_runs, open_store, sweep_runs
+from motif_tune.tracking.store import RUNS_VIEW_ID, UI_MODE, child_runs, open_store, sweep_runs
 
 ROOT = Path(__file__).resolve().parents[1]
-MODE = "workflowType=machine_learning"  # the UI's "Model training" mode, not GenAI
 CHROMIUM_ARGS = ["--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
 
@@ -35,9 +34,9 @@ def free_port() -> int:
 
 
 def start_ui(store: str, port: int) -> subprocess.Popen:
-    mlflow = Path(sys.executable).with_name("mlflow")
+    mlflow = str(Path(sys.executable).with_name("mlflow"))
     ui = subprocess.Popen(
-        [str(mlflow), "ui", "--backend-store-uri", store, "--host", "127.0.0.1", "--port", str(port)],
+        [mlflow, "ui", "--backend-store-uri", store, "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -75,11 +74,13 @@ def main(store: str, out: Path) -> None:
     ui = start_ui(store, port)
     base = f"http://127.0.0.1:{port}/#"
     runs = json.dumps(trials, separators=(",", ":"))
-    pages = {
-        "runs_table.png": f"{base}/experiments/{experiment}/runs?viewStateShareKey=trials&{MODE}",
-        "compare_view.png": f"{base}/compare-runs?runs={runs}&experiments=[\"{experiment}\"]&{MODE}",
+    experiments = json.dumps([experiment])
+    pages = {  # the saved view every sweep's link opens, in the UI's "Model training" mode
+        "runs_table.png": f"{base}/experiments/{experiment}/runs"
+        f"?viewStateShareKey={RUNS_VIEW_ID}&{UI_MODE}",
+        "compare_view.png": f"{base}/compare-runs?runs={runs}&experiments={experiments}&{UI_MODE}",
         "study_plots.png": f"{base}/experiments/{experiment}/runs/{parent.info.run_id}"
-        f"/artifacts/plots/study.html?{MODE}",
+        f"/artifacts/plots/study.html?{UI_MODE}",
     }
     try:
         with sync_playwright() as playwright:

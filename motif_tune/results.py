@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 
 def flatten(mapping: Mapping[str, Any], sep: str = "/", prefix: str = "") -> dict[str, Any]:
     """``{"a": {"b": 1}}`` -> ``{"a/b": 1}`` (or ``a.b`` with ``sep="."``); lists stay values."""
@@ -41,7 +39,7 @@ def nested_get(result: Mapping[str, Any], key: str) -> Any:
 
 def is_number(value: Any) -> bool:
     """A real number (Python's or NumPy's, as RLlib reports counts), not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def fmt(value: Any) -> str:

@@ -43,10 +43,14 @@ def register_sweeps(directory: Path | None = None) -> None:
         store.store(group="sweep", name=path.stem, node=OmegaConf.load(path), package="_global_")
 
 
+def group_dir(group: str) -> Path:
+    """The folder of a config group's files (``sweep`` reads ``sweeps/``)."""
+    return sweeps_dir() if group == "sweep" else config_dir() / group
+
+
 def group_choices(group: str) -> list[str]:
-    """The files of a config group (``sweep`` reads ``sweeps/``)."""
-    folder = sweeps_dir() if group == "sweep" else config_dir() / group
-    return sorted(p.stem for p in folder.glob("*.yaml"))
+    """The files of a config group."""
+    return sorted(p.stem for p in group_dir(group).glob("*.yaml"))
 
 
 def with_free_form_keys(overrides: Sequence[str]) -> list[str]:

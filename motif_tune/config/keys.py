@@ -13,7 +13,7 @@ from functools import cache
 
 from pydantic import BaseModel
 
-from motif_tune.config.files import CONFIG_GROUPS, config_dir, sweeps_dir
+from motif_tune.config.files import CONFIG_GROUPS, config_dir, group_dir
 from motif_tune.config.schema import Settings, is_setting
 from motif_tune.errors import ConfigError
 from motif_tune.results import flatten
@@ -78,8 +78,7 @@ def known_keys() -> frozenset[str]:
     primary = OmegaConf.to_container(OmegaConf.load(config_dir() / "config.yaml"))
     keys |= {k for k in flatten(primary, ".") if not k.startswith(("defaults", "hydra"))}
     for group in CONFIG_GROUPS:
-        folder = sweeps_dir() if group == "sweep" else config_dir() / group
-        for path in folder.glob("*.yaml"):
+        for path in group_dir(group).glob("*.yaml"):
             data = OmegaConf.to_container(OmegaConf.load(path)) or {}
             nested = data if group == "sweep" else {group: data}  # sweep files are global
             keys |= set(flatten(nested, "."))

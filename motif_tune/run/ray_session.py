@@ -117,12 +117,10 @@ def use_cluster_token() -> None:
     """
     if os.environ.get(AUTH_MODE):
         return
-    from ray._raylet import AuthenticationTokenLoader, Config
+    from ray._raylet import AuthenticationTokenLoader
 
     if AuthenticationTokenLoader.instance().has_token(ignore_auth_mode=True):
-        os.environ[AUTH_MODE] = "token"
-        Config.initialize("")
-        AuthenticationTokenLoader.instance().reset_cache()
+        _use_auth()
 
 
 def _check_token_accepted(address: str) -> None:
@@ -165,13 +163,17 @@ def _native_stderr_silenced() -> Iterator[None]:
 
 def _keep_token_out_of_home() -> None:
     """A local Ray turns on token auth and writes ~/.ray/auth_token; give it a token instead."""
-    if any(os.environ.get(k) for k in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE")):
+    if any(os.environ.get(k) for k in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", AUTH_MODE)):
         return
-    os.environ["RAY_AUTH_MODE"] = "token"
-    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
-    # Re-read the auth settings and forget any token read before, as Ray's own setup does.
+    _use_auth(RAY_AUTH_TOKEN=secrets.token_hex(32))
+
+
+def _use_auth(**token: str) -> None:
+    """Token auth on for this process (and ``token``'s variables set): Ray's auth
+    settings re-read and any token read before forgotten, as Ray's own setup does."""
     from ray._raylet import AuthenticationTokenLoader, Config
 
+    os.environ.update({AUTH_MODE: "token", **token})
     Config.initialize("")
     AuthenticationTokenLoader.instance().reset_cache()
 

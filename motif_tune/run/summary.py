@@ -17,6 +17,7 @@ from motif_tune.search.params import SEED
 from motif_tune.tracking.store import (
     TAG_ROLE,
     TAG_TRIAL_ID,
+    TAG_TRIAL_STATUS,
     child_runs,
     log_metrics,
     ui_command,
@@ -269,16 +270,22 @@ def _checkpoints_to_upload(summary: SweepSummary, k: int) -> list[tuple[str, str
     return picked[:k]
 
 
+def tune_trials(results: Any) -> list[Any]:
+    """The Tune trials behind a ``ResultGrid`` (their status and failure counts)."""
+    analysis = getattr(results, "_experiment_analysis", None)
+    return list(getattr(analysis, "trials", None) or [])
+
+
 def _retried(results: Any) -> dict[str, int]:
     """Trials Tune restarted after a failure (a lost node, a crashed actor), and how often."""
-    analysis = getattr(results, "_experiment_analysis", None)
-    trials = getattr(analysis, "trials", None) or []
+    trials = tune_trials(results)
     return {t.trial_id: int(t.num_failures) for t in trials if getattr(t, "num_failures", 0)}
 
 
 def trials_frame(results: Any, budget: Budget, sweep_run: SweepRun) -> pd.DataFrame:
     """Every search trial, in the order they started: its run (name, trial id, MLflow run
-    id), outcome, the values it ran with, its score, what it spent and its wall time."""
+    id), outcome as its run records it, the values it ran with, its score, what it spent
+    and its wall time."""
     import pandas as pd
 
     runs = {
@@ -292,13 +299,12 @@ def trials_frame(results: Any, budget: Budget, sweep_run: SweepRun) -> pd.DataFr
         trial_id = metrics.get("trial_id") or Path(result.path).name.removeprefix("trial_")
         run = runs.get(trial_id)
         spent = metrics.get(budget.result_key, 0)
-        outcome = "finished" if spent >= budget.amount else "stopped_early"
         rows.append(
             {
                 "trial": (run.info.run_name or "").split(" ")[0] if run else "",
                 "trial_id": trial_id,
                 "run_id": run.info.run_id if run else "",
-                "status": "failed" if result.error else outcome,
+                "status": run.data.tags.get(TAG_TRIAL_STATUS, "") if run else "",
                 **{k: v for k, v in (result.config or {}).items() if k != SEED},
                 OBJECTIVE: metrics.get(OBJECTIVE, math.nan),
                 budget.unit: spent,

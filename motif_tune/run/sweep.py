@@ -27,7 +27,7 @@ from motif_tune.run.ray_session import (
     stop_ray,
 )
 from motif_tune.run.resources import check_sweep_fits, local_cluster
-from motif_tune.run.summary import SweepSummary, objective_description, summarise
+from motif_tune.run.summary import SweepSummary, objective_description, summarise, tune_trials
 from motif_tune.run.trainable import make_trainable
 from motif_tune.search import SearchSpace
 from motif_tune.search.budget import budget_notices, trial_budget
@@ -191,8 +191,7 @@ def _announce(settings: Settings, cluster: dict, need: Any, concurrency: int) ->
 
 
 def _raise_if_interrupted(settings: Settings, results: Any, planned: int) -> None:
-    analysis = getattr(results, "_experiment_analysis", None)
-    trials = list(getattr(analysis, "trials", []) or [])
+    trials = tune_trials(results)
     done = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
     if trials and len(done) >= planned:
         return

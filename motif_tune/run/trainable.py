@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from motif_tune.config import Settings
@@ -135,8 +136,6 @@ def make_trainable(base: Settings) -> type:
 def _existing_checkpoint(saved: Any) -> Any:
     """``saved`` (a Tune training result), or the newest complete checkpoint beside it
     when its own folder is gone from local storage."""
-    from pathlib import Path
-
     checkpoint = getattr(saved, "checkpoint", None)
     path = Path(getattr(checkpoint, "path", "") or "")
     if checkpoint is None or checkpoint.filesystem.type_name != "local" or path.exists():

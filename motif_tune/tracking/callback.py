@@ -52,10 +52,10 @@ class MLflowTrialCallback(Callback):
             self._last_step[trial_id] = max((int(m.step) for m in history), default=0)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._metrics[trial.trial_id] = metric_selection(self.sweep_run.settings)
+        self._metrics.pop(trial.trial_id, None)  # a (re)start: the step count begins anew
         run_id = self._runs.get(trial.trial_id)
         if run_id is not None:  # restored: from a checkpoint, or from scratch
-            self._metrics[trial.trial_id].restored()
+            self._selection(trial.trial_id).restored()
             self.client.update_run(run_id, status="RUNNING")
             return
         settings = self.sweep_run.settings
@@ -88,9 +88,12 @@ class MLflowTrialCallback(Callback):
         if step <= self._last_step.get(trial.trial_id, 0):
             return  # a restored trial repeating iterations its run already holds
         self._last_step[trial.trial_id] = step
-        if trial.trial_id not in self._metrics:
-            self._metrics[trial.trial_id] = metric_selection(self.sweep_run.settings)
-        log_metrics(self.client, run_id, self._metrics[trial.trial_id](result), step)
+        log_metrics(self.client, run_id, self._selection(trial.trial_id)(result), step)
+
+    def _selection(self, trial_id: str) -> MetricSelection:
+        if trial_id not in self._metrics:
+            self._metrics[trial_id] = metric_selection(self.sweep_run.settings)
+        return self._metrics[trial_id]
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         spent = (trial.last_result or {}).get(self.budget.result_key, 0)

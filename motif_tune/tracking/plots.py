@@ -164,7 +164,7 @@ def _html_report(study: optuna.Study, metric_name: str, path: Path) -> Path | No
             except (ValueError, RuntimeError, ZeroDivisionError) as err:
                 parts.append(f"<p>Not drawn: {err}</p>")
                 continue
-            _integer_ticks(figure)
+            _plain_ticks(figure, len(study.trials))
             parts.append(figure.to_html(full_html=False, include_plotlyjs=first))
             first = False
     title = f"Sweep study: the objective is {metric_name}"
@@ -175,7 +175,7 @@ def _html_report(study: optuna.Study, metric_name: str, path: Path) -> Path | No
     return path
 
 
-def _integer_ticks(figure: Any) -> None:
+def _plain_ticks(figure: Any, trials: int) -> None:
     """Plain numbers on log axes (1-2-5 steps, no ``1e+03``); trials named as their runs."""
     plain = [m * 10**e for e in range(-6, 8) for m in (1, 2, 5)]
     figure.update_xaxes(exponentformat="none")
@@ -184,10 +184,7 @@ def _integer_ticks(figure: Any) -> None:
     figure.for_each_yaxis(lambda axis: _plain_log_axis(axis, plain))
     figure.layout.annotations = _axis_labels(figure.layout.annotations)
     xaxis = figure.layout.xaxis
-    if xaxis.title.text == "Trial":
-        trials = max(
-            (len(t.x) for t in figure.data if getattr(t, "x", None) is not None), default=0
-        )
+    if xaxis.title.text == "Trial":  # numbered from 0 like the study's trials
         ticks = list(range(0, trials, max(1, math.ceil(trials / 20))))
         xaxis.update(tickmode="array", tickvals=ticks, ticktext=[f"t{i + 1:02d}" for i in ticks])
 
@@ -291,7 +288,7 @@ def _plain_axes(figure: Figure) -> None:
                 axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
                 axis.set_major_formatter(plain)
                 axis.set_minor_formatter(NullFormatter())
-        if ax.get_xlabel().lower() == "trial":  # trial n is the run named t0{n+1}
+        if ax.get_xlabel().lower() == "trial":  # trial n (from 0) is the run t{n+1:02d}
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"t{int(value) + 1:02d}"))
 

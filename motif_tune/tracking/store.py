@@ -189,7 +189,7 @@ def ui_command(uri: str, experiment: str | None = None) -> str:
 
 def runs_table_link(uri: str, experiment: str | None) -> str:
     """The experiment's runs table in the saved view: trials by objective."""
-    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else UI_ADDRESS
+    base = _ui_base(uri)
     if experiment is None:
         return f"{base}/?{UI_MODE}"
     return f"{base}/#/experiments/{experiment}/runs?viewStateShareKey={RUNS_VIEW_ID}&{UI_MODE}"
@@ -197,10 +197,15 @@ def runs_table_link(uri: str, experiment: str | None) -> str:
 
 def ui_link(uri: str, experiment: str | None, run_id: str | None) -> str:
     """Where the run is in the UI: its page on a server, or its id on a local store."""
-    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else UI_ADDRESS
+    base = _ui_base(uri)
     if experiment is None or run_id is None:
         return f"{run_id} at {uri}"
     return f"{base}/#/experiments/{experiment}/runs/{run_id}?{UI_MODE}"
+
+
+def _ui_base(uri: str) -> str:
+    """A tracking server's own address, or where ``mlflow ui`` serves a local store."""
+    return uri.rstrip("/") if uri.startswith(("http://", "https://")) else UI_ADDRESS
 
 
 def show_in_runs_view(client: MlflowClient, experiment: str, params: Iterable[str]) -> None:
