@@ -7,8 +7,10 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 MLFLOW_STORE ?= sqlite:///$(CURDIR)/runs/mlflow.db
 UI_PORT ?= 5000
+STUDY_STORE ?= sqlite:///$(CURDIR)/runs/optuna.db
+DASHBOARD_PORT ?= 8080
 
-.PHONY: install sweep test test-fast ui lint bench clean
+.PHONY: install sweep test test-fast ui dashboard lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +32,10 @@ test-fast: $(STAMP) ## unit tests only
 ui: $(STAMP) ## MLflow UI over the default store, on 127.0.0.1
 	@$(BIN)/python -c "from motif_tune.tracking.store import open_store; open_store('$(MLFLOW_STORE)')"
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_STORE) --host 127.0.0.1 --port $(UI_PORT)
+
+dashboard: $(STAMP) ## Optuna dashboard over the sweeps' studies (live), on 127.0.0.1
+	@$(BIN)/python -c "from motif_tune.search.study import open_storage; open_storage('$(STUDY_STORE)')"
+	$(BIN)/optuna-dashboard $(STUDY_STORE) --server wsgiref --host 127.0.0.1 --port $(DASHBOARD_PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

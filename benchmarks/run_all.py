@@ -65,6 +65,13 @@ BENCHMARKS = [
     Benchmark("startup", "bench_startup", "Start-up time and peak memory", {}, {}),
     Benchmark("faults", "bench_faults", "Throughput with a flaky env", {}, {}),
     Benchmark(
+        "warm-start",
+        "bench_warm_start",
+        "Warm start: half a sweep from an earlier study against a full cold one",
+        {},
+        {},
+    ),
+    Benchmark(
         "env",
         "bench_env",
         "Env step rate, alone and vectorised",
@@ -263,6 +270,15 @@ def headline(entries: dict[str, dict[str, Any]]) -> list[str]:
             f"- Start-up: first trial result {r['mean_to_first_result_s']:.1f} s after launch; "
             f"peak memory of a two-trial sweep {r['max_peak_pss_mb']:,.0f} MB PSS "
             f"({r['max_peak_rss_mb']:,.0f} MB RSS)."
+        )
+    r = entries.get("warm-start", {}).get("results")
+    if r:
+        cold, warm = r["rows"][1], r["rows"][2]
+        lines.append(
+            f"- Warm start: {warm['search_trials']} warm-started trials against "
+            f"{cold['search_trials']} cold ones, champion {warm['champion_mean'] or 0:.3f} vs "
+            f"{cold['champion_mean'] or 0:.3f} (verified means), {r['wall_ratio']:.2f}x the wall "
+            "time."
         )
     r = entries.get("env", {}).get("results")
     if r:

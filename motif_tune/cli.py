@@ -30,7 +30,13 @@ log = logging.getLogger("motif_tune")
 
 
 def _commands() -> dict[str, Callable]:
-    return {"sweep": _sweep, "train": _train, "evaluate": _evaluate, "resume": _resume}
+    return {
+        "sweep": _sweep,
+        "train": _train,
+        "evaluate": _evaluate,
+        "resume": _resume,
+        "studies": _studies,
+    }
 
 
 def split_command(argv: Sequence[str]) -> tuple[str, list[str]]:
@@ -69,7 +75,8 @@ def _task(command: str) -> Callable:
         log_setup = (settings.logging.level, settings.logging.format)
         configure_logging(*log_setup, settings.logging.console_level)
         add_file_handler(settings.log_file, *log_setup)
-        _record_config(settings)
+        if command != "studies":  # a listing, not a run
+            _record_config(settings)
         try:
             _commands()[command](settings)
         except ConfigError as err:
@@ -237,3 +244,9 @@ def _evaluate(settings) -> None:
 
     summary = run_evaluate(settings)
     _say(summary.render())
+
+
+def _studies(settings) -> None:
+    from motif_tune.run.studies import render_studies
+
+    _say(render_studies(settings))

@@ -14,6 +14,7 @@ COMMANDS = {
             ("sweep.num_samples=N", "how many trials"),
             ("sweep.budget.env_steps=N", "per trial (or sweep.budget.time_s=S, .iterations=N)"),
             ("sweep.verify.top_k=K", "finalists retrained on fresh seeds (0: none)"),
+            ("sweep.warm_start=RUN_NAME", "seed the study with an earlier sweep's trials"),
             ("-m GROUP=A,B", "one sweep per composition (Hydra multirun)"),
         ],
         "motif-tune sweep algo=appo sweep=smoke run_name=first-look",
@@ -40,6 +41,11 @@ COMMANDS = {
         "continue an interrupted sweep, search or verification (the latest one by default)",
         [("run_name=NAME", "which sweep")],
         "motif-tune resume run_name=<sweep run_name>",
+    ),
+    "studies": (
+        "list the sweeps' stored Optuna studies: trials, best value, MLflow parent run",
+        [("sweep.study.storage=URL", "another Optuna storage (default: sqlite under runs/)")],
+        "motif-tune studies",
     ),
 }
 COMMON_KEYS = [

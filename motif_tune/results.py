@@ -53,6 +53,15 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def text_table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows of cells as aligned lines, indented by two spaces (the first row: headers)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
 def one_line(err: BaseException | str, limit: int = 200) -> str:
     """A message on one line, cut to ``limit`` characters."""
     text = " ".join(str(err).split())

@@ -8,8 +8,10 @@ import signal
 import subprocess
 import time
 
+import optuna
 import pytest
 from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
 
 from tests.conftest import cli, runs_by_role
 
@@ -73,6 +75,9 @@ def test_a_killed_sweep_resumes_and_finishes_every_trial_once(isolated_runs):
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()
     assert any(t.info.status == "RUNNING" for t in runs_by_role(isolated_runs, "trial"))
+    storage = f"sqlite:///{isolated_runs}/optuna.db"
+    killed = optuna.load_study(study_name="killed", storage=storage)
+    assert TrialState.RUNNING in {t.state for t in killed.trials}
 
     resumed = subprocess.run(
         cli("resume", "run_name=killed"), capture_output=True, text=True, timeout=600
@@ -93,6 +98,11 @@ def test_a_killed_sweep_resumes_and_finishes_every_trial_once(isolated_runs):
         assert sorted(steps) == list(range(1, 16))  # each iteration once, none lost
     best = parent.data.params["best.trial_id"]
     assert best in {t.data.tags["motif_tune.trial_id"] for t in trials}
+    # The same study goes on: no trial stuck running, each Tune trial told once.
+    study = optuna.load_study(study_name="killed", storage=storage)
+    assert not [t.number for t in study.trials if not t.state.is_finished()]
+    told = [t.user_attrs["tune_trial_id"] for t in study.trials if t.state == TrialState.COMPLETE]
+    assert sorted(told) == sorted(t.data.tags["motif_tune.trial_id"] for t in trials)
 
 
 def _iterations(result_file) -> int:

@@ -199,6 +199,7 @@ class BudgetSettings(_Model):
 
 
 BUDGET_UNITS = ("env_steps", "time_s", "iterations")
+STUDY_FILE = "optuna.db"
 
 
 class ObjectiveSettings(_Model):
@@ -225,6 +226,14 @@ class CheckpointSettings(_Model):
     log_top_k: int = Field(default=1, ge=0)
 
 
+class StudySettings(_Model):
+    """Where the sweep's Optuna study is kept (its trials, values and rungs)."""
+
+    # An Optuna storage URL (on a cluster: an RDB all drivers reach); null: a SQLite
+    # file of its own beside MLflow's store, ``<paths.root>/optuna.db``.
+    storage: str | None = None
+
+
 class SweepSettings(_Model):
     name: str
     metric: str
@@ -242,6 +251,19 @@ class SweepSettings(_Model):
     space: dict[str, ParamSpec] = Field(default_factory=dict)
     checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)
     max_failures: int = Field(default=0, ge=-1)
+    study: StudySettings = Field(default_factory=StudySettings)
+    # Earlier sweeps (run names) whose finished trials seed this sweep's study.
+    warm_start: list[str] = Field(default_factory=list)
+
+    @field_validator("warm_start", mode="before")
+    @classmethod
+    def _run_names(cls, value: Any) -> Any:
+        """``a`` or ``a,b`` (quoted on the command line) or ``[a,b]``; null is none."""
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
 
     @field_validator("metric")
     @classmethod
@@ -306,7 +328,7 @@ class EvaluateSettings(_Model):
 class Settings(_Model):
     """Everything a command needs, typed. Built only by ``load_settings``."""
 
-    command: Literal["sweep", "train", "evaluate", "resume"] = "sweep"
+    command: Literal["sweep", "train", "evaluate", "resume", "studies"] = "sweep"
     run_name: str
     storage_path: str
     stop: dict[str, float] = Field(default_factory=dict)
@@ -337,6 +359,13 @@ class Settings(_Model):
     def is_sweep(self) -> bool:
         """Sweeps (and their resumption) search and schedule; train and evaluate do not."""
         return self.command in ("sweep", "resume")
+
+    @property
+    def study_storage(self) -> str:
+        """The Optuna storage of sweep studies (not MLflow's database: their schema
+        migrations must not share one)."""
+        default = f"sqlite:///{(self.paths.root / STUDY_FILE).resolve()}"
+        return self.sweep.study.storage or default
 
     @property
     def log_file(self) -> Path:

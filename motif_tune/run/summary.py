@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from motif_tune.config import Settings
-from motif_tune.results import OBJECTIVE, fmt, relative
+from motif_tune.results import OBJECTIVE, fmt, relative, text_table
 from motif_tune.run.ranking import Finalist, TrialScore
 from motif_tune.search.budget import Budget, trial_budget
 from motif_tune.search.params import SEED
@@ -131,7 +131,7 @@ def _ranking_table(scores: list[TrialScore]) -> list[str]:
             for rank, s in enumerate(scores, start=1)
         ),
     ]
-    return _table(rows)
+    return text_table(rows)
 
 
 def _finalists_table(finalists: list[Finalist]) -> list[str]:
@@ -148,15 +148,7 @@ def _finalists_table(finalists: list[Finalist]) -> list[str]:
             for f in finalists
         ),
     ]
-    return _table(rows)
-
-
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
+    return text_table(rows)
 
 
 def _values(values: dict[str, Any]) -> str:

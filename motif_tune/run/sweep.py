@@ -33,6 +33,7 @@ from motif_tune.search import SearchSpace
 from motif_tune.search.budget import budget_notices, trial_budget
 from motif_tune.search.params import baseline_values
 from motif_tune.search.schedulers import make_scheduler, make_searcher
+from motif_tune.search.study import settle_unfinished, study_names
 from motif_tune.tracking.callback import MLflowTrialCallback
 from motif_tune.tracking.sweep_run import SweepRun
 
@@ -138,6 +139,7 @@ def _execute(
         try:
             results = search_tuner(concurrency, sweep_run).fit()
             _raise_if_interrupted(settings, results, settings.sweep.num_samples)
+            _close_study(settings)
             _raise_if_all_failed(settings, results)
             mode, budget = settings.sweep.mode, trial_budget(settings)
             ranking = trial_scores(results, budget, mode, baseline=_baseline(settings))
@@ -158,6 +160,13 @@ def _execute(
             sweep_run.finish(status)
     finally:
         stop_ray(settings)
+
+
+def _close_study(settings: Settings) -> None:
+    """The search is over: trials a killed driver left running in the study (asked for,
+    never continued) are marked failed."""
+    if settings.run_name in study_names(settings.study_storage):  # else: begun before studies
+        settle_unfinished(settings.study_storage, settings.run_name)
 
 
 def _baseline(settings: Settings) -> dict[str, Any] | None:
@@ -225,7 +234,7 @@ def _search_tuner(settings: Settings, space: SearchSpace, concurrency: int, swee
         settings,
         settings.run_name,
         tune.TuneConfig(
-            search_alg=make_searcher(settings, space, first),
+            search_alg=make_searcher(settings, space, first, sweep_run.run_id),
             scheduler=make_scheduler(settings),
             num_samples=settings.sweep.num_samples,
             max_concurrent_trials=concurrency,

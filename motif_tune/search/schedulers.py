@@ -22,14 +22,21 @@ if TYPE_CHECKING:
 
 
 def make_searcher(
-    settings: Settings, space: SearchSpace, first: Mapping[str, Any] | None = None
+    settings: Settings,
+    space: SearchSpace,
+    first: Mapping[str, Any] | None = None,
+    parent_run_id: str | None = None,
 ) -> Searcher:
-    """Optuna over the define-by-run space: TPE (seeded), or random sampling.
+    """Optuna over the define-by-run space: TPE (seeded), or random sampling, its study
+    kept in ``settings.study_storage`` under the sweep's name.
 
-    ``first`` (the composed config's own values) is the first trial proposed.
+    ``first`` (the composed config's own values) is the first trial proposed; the
+    finished trials of ``sweep.warm_start``'s studies come before it.
     """
     import optuna
-    from ray.tune.search.optuna import OptunaSearch
+
+    from motif_tune.search.study import open_storage, study_attrs, warm_start_trials
+    from motif_tune.search.study_search import StudySearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no line per study and trial
     # The baseline may lie outside the searched ranges: it is proposed on purpose.
@@ -43,12 +50,18 @@ def make_searcher(
         sampler = optuna.samplers.TPESampler(
             seed=sweep.seed, n_startup_trials=sweep.startup_trials, constant_liar=True
         )
-    return OptunaSearch(
+    budget = trial_budget(settings)
+    return StudySearch(
         space=space,
         metric=OBJECTIVE,
         mode=sweep.mode,
         sampler=sampler,
         points_to_evaluate=[dict(first)] if first else None,
+        study_name=settings.run_name,
+        storage=open_storage(settings.study_storage),
+        step_key=budget.result_key if budget.unit == "env_steps" else "training_iteration",
+        study_attrs=study_attrs(settings, parent_run_id),
+        warm_trials=warm_start_trials(settings),
     )
 
 

@@ -16,6 +16,7 @@ from ray.tune import Callback
 
 from motif_tune.search.budget import trial_budget
 from motif_tune.search.params import short_values, trial_settings
+from motif_tune.search.study import link_run
 from motif_tune.tracking.metrics import ITERATION_TIME, MetricSelection, metric_selection
 from motif_tune.tracking.params import trial_params
 from motif_tune.tracking.store import (
@@ -77,6 +78,8 @@ class MLflowTrialCallback(Callback):
         self._runs[trial.trial_id] = run.info.run_id
         params = trial_params(trial_settings(settings, values), values)
         log_params(self.client, run.info.run_id, params)
+        if self.role == "trial":  # the study's trial names its run
+            link_run(settings.study_storage, settings.run_name, trial.trial_id, run.info.run_id)
 
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any

@@ -1,0 +1,216 @@
+"""The sweep's Optuna study: stored, linked to Tune and MLflow, listed, served, warm-started."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from motif_tune.errors import ConfigError
+from motif_tune.search import SearchSpace
+from motif_tune.search.params import baseline_values
+from motif_tune.search.schedulers import make_searcher
+from motif_tune.search.study import (
+    ATTR_APPLIED,
+    ATTR_MLFLOW_RUN,
+    ATTR_TUNE_TRIAL,
+    ATTR_WARM_FROM,
+    check_new_study,
+    open_storage,
+    settle_unfinished,
+    study_attrs,
+    warm_start_trials,
+)
+from tests.conftest import cli, runs_by_role, settings_for
+
+SMOKE = ["sweep=smoke"]
+
+
+def stored_study(settings, name: str, values: list[float]) -> optuna.Study:
+    """A finished study of ``settings``' question, as an earlier sweep leaves it."""
+    study = optuna.create_study(
+        study_name=name, storage=open_storage(settings.study_storage), direction="maximize"
+    )
+    for key, value in study_attrs(settings).items():
+        study.set_user_attr(key, value)
+    space = SearchSpace(settings)
+    for value in values:
+        trial = study.ask()
+        space(trial)
+        study.tell(trial, value)
+    return study
+
+
+def test_a_new_sweep_needs_a_free_study_name(isolated_runs):
+    settings = settings_for([*SMOKE, "run_name=taken"])
+    stored_study(settings, "taken", [0.1])
+    with pytest.raises(ConfigError, match="run_name 'taken' already names a study"):
+        check_new_study(settings)
+
+
+def test_bad_warm_starts_are_refused_in_one_sentence(isolated_runs):
+    earlier = settings_for(SMOKE)
+    stored_study(earlier, "earlier", [0.1, 0.2])
+    cases = {
+        "sweep.warm_start=missing": "names 'missing', which is no study",
+        "env.env_config.noise=0.5": "another env",
+        "sweep.budget.iterations=3": "another budget unit",
+        "sweep.objective.by=smoothed": "another objective",
+    }
+    for override, message in cases.items():
+        with pytest.raises(ConfigError, match=message) as err:
+            settings_for([*SMOKE, "sweep.warm_start=earlier", override])
+        assert "\n" not in str(err.value)
+
+
+def test_a_warm_start_keeps_the_trials_that_lie_in_the_space(isolated_runs):
+    earlier = settings_for(SMOKE)
+    stored_study(earlier, "earlier", [0.1, 0.2, 0.3])
+    study = optuna.load_study(study_name="earlier", storage=earlier.study_storage)
+    wider = {"train_batch_size": optuna.distributions.IntDistribution(1, 4096, log=True)}
+    study.add_trial(  # asked by a wider sweep, out of this one's range
+        optuna.trial.create_trial(params={"train_batch_size": 1000}, distributions=wider, value=0.9)
+    )
+    settings = settings_for([*SMOKE, "sweep.warm_start=earlier"])
+    trials = warm_start_trials(settings)
+    assert len(trials) == 3
+    assert all(t.user_attrs[ATTR_WARM_FROM] == "earlier" for t in trials)
+
+
+def test_warm_trials_put_tpe_to_work_right_after_the_baseline(isolated_runs):
+    earlier = settings_for([*SMOKE, "sweep.num_samples=9"])  # TPE starts after 3 random trials
+    stored_study(earlier, "earlier", [0.1, 0.2, 0.3, 0.4])
+
+    def random_proposals(overrides: list[str]) -> list[int]:
+        settings = settings_for([*SMOKE, "sweep.num_samples=9", *overrides])
+        space = SearchSpace(settings)
+        searcher = make_searcher(settings, space, space.resolve(baseline_values(settings)))
+        sampler = searcher._ot_study.sampler
+        calls = []
+        random_sample = sampler._random_sampler.sample_independent
+        sampler._random_sampler.sample_independent = lambda *a, **k: (
+            calls.append(1) or random_sample(*a, **k)
+        )
+        counts = []
+        for i in range(3):
+            before = len(calls)
+            searcher.suggest(f"trial{i}")
+            counts.append(len(calls) - before)
+        return counts
+
+    assert random_proposals(["run_name=cold"]) == [0, 2, 2]  # the baseline, then random
+    assert random_proposals(["run_name=warm", "sweep.warm_start=earlier"]) == [0, 0, 0]
+    warm = optuna.load_study(study_name="warm", storage=settings_for(SMOKE).study_storage)
+    assert [t.user_attrs.get(ATTR_WARM_FROM) for t in warm.trials[:4]] == ["earlier"] * 4
+    assert warm.trials[4].user_attrs[ATTR_TUNE_TRIAL] == "trial0"  # the baseline comes next
+
+
+def test_trials_a_killed_driver_left_running_are_settled(isolated_runs):
+    settings = settings_for(SMOKE)
+    study = stored_study(settings, "killed", [0.1])
+    study.ask()
+    study.enqueue_trial({"train_batch_size": 128})
+    assert settle_unfinished(settings.study_storage, "killed") == 2
+    assert {t.state for t in study.get_trials()} == {TrialState.COMPLETE, TrialState.FAIL}
+
+
+def test_many_processes_open_one_fresh_storage_at_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    code = (
+        "import sys, optuna; from motif_tune.search.study import open_storage; "
+        "optuna.create_study(study_name=sys.argv[2], storage=open_storage(sys.argv[1]))"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, url, f"s{i}"], stderr=subprocess.PIPE)
+        for i in range(4)
+    ]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    assert len(optuna.get_all_study_summaries(url)) == 4
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get_json(url: str, timeout_s: float = 30) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                assert response.status == 200
+                return json.loads(response.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+@pytest.mark.slow
+def test_a_sweeps_study_agrees_with_tune_and_mlflow_and_warm_starts_the_next(isolated_runs):
+    first = subprocess.run(
+        cli("sweep", *SMOKE, "run_name=first"), capture_output=True, text=True, timeout=600
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    storage = f"sqlite:///{isolated_runs}/optuna.db"
+    study = optuna.load_study(study_name="first", storage=storage)
+    trials = runs_by_role(isolated_runs, "trial")
+    assert len(study.trials) == len(trials) == 2
+    runs = {r.data.tags["motif_tune.trial_id"]: r for r in trials}
+    for trial in study.trials:
+        assert trial.state == TrialState.COMPLETE
+        run = runs[trial.user_attrs[ATTR_TUNE_TRIAL]]
+        assert trial.user_attrs[ATTR_MLFLOW_RUN] == run.info.run_id
+        applied = trial.user_attrs[ATTR_APPLIED]
+        assert {k: str(v) for k, v in applied.items()} == {k: run.data.params[k] for k in applied}
+        assert trial.value == pytest.approx(run.data.metrics["objective"])
+        assert trial.intermediate_values  # per env step, for the dashboard
+    parent = runs_by_role(isolated_runs, "sweep")[0]
+    assert study.user_attrs["mlflow_parent_run_id"] == parent.info.run_id
+
+    # The dashboard serves the stored studies while the next sweep runs.
+    port = free_port()
+    dashboard = subprocess.Popen(
+        [Path(sys.executable).with_name("optuna-dashboard"), storage, "--server", "wsgiref"]
+        + ["--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    second = subprocess.Popen(
+        cli("sweep", *SMOKE, "run_name=second", "sweep.warm_start=first"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        served = get_json(f"http://127.0.0.1:{port}/api/studies")
+        assert "first" in {s["study_name"] for s in served["study_summaries"]}
+        out, err = second.communicate(timeout=600)
+        assert second.returncode == 0, err[-3000:]
+        served = get_json(f"http://127.0.0.1:{port}/api/studies")
+        assert {"first", "second"} <= {s["study_name"] for s in served["study_summaries"]}
+    finally:
+        second.kill()
+        dashboard.terminate()
+        dashboard.wait(timeout=30)
+
+    warm = optuna.load_study(study_name="second", storage=storage)
+    imported = [t for t in warm.trials if t.user_attrs.get(ATTR_WARM_FROM) == "first"]
+    own = [t for t in warm.trials if ATTR_WARM_FROM not in t.user_attrs]
+    # The baseline lies outside smoke's batch range: only the other trial is imported.
+    assert len(imported) == 1 and len(own) == 2
+    listing = subprocess.run(cli("studies"), capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    lines = listing.stdout.splitlines()
+    assert any(line.split()[:1] == ["first"] and parent.info.run_id in line for line in lines)
+    assert any(line.split()[:1] == ["second"] for line in lines)
