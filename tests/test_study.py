@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -32,6 +34,7 @@ from motif_tune.search.study import (
 from tests.conftest import cli, runs_by_role, settings_for
 
 SMOKE = ["sweep=smoke"]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def stored_study(settings, name: str, values: list[float]) -> optuna.Study:
@@ -178,13 +181,14 @@ def test_a_sweeps_study_agrees_with_tune_and_mlflow_and_warm_starts_the_next(iso
     parent = runs_by_role(isolated_runs, "sweep")[0]
     assert study.user_attrs["mlflow_parent_run_id"] == parent.info.run_id
 
-    # The dashboard serves the stored studies while the next sweep runs.
+    # `make dashboard` serves the stored studies while the next sweep runs.
     port = free_port()
     dashboard = subprocess.Popen(
-        [Path(sys.executable).with_name("optuna-dashboard"), storage, "--server", "wsgiref"]
-        + ["--host", "127.0.0.1", "--port", str(port)],
+        ["make", "-C", str(REPO), "dashboard", f"STUDY_STORE={storage}"]
+        + [f"DASHBOARD_PORT={port}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # make and the dashboard it starts stop together
     )
     second = subprocess.Popen(
         cli("sweep", *SMOKE, "run_name=second", "sweep.warm_start=first"),
@@ -201,7 +205,7 @@ def test_a_sweeps_study_agrees_with_tune_and_mlflow_and_warm_starts_the_next(iso
         assert {"first", "second"} <= {s["study_name"] for s in served["study_summaries"]}
     finally:
         second.kill()
-        dashboard.terminate()
+        os.killpg(dashboard.pid, signal.SIGTERM)
         dashboard.wait(timeout=30)
 
     warm = optuna.load_study(study_name="second", storage=storage)
