@@ -32,6 +32,7 @@ PYTHON = sys.executable
 MOTIF_TUNE = str(Path(sys.executable).with_name("motif-tune"))
 FIT_TIMER_DIR = BENCH_DIR / "fit_timer"
 FIT_TIMES_VAR = "MOTIF_BENCH_FIT_TIMES"
+PHASES_VAR = "MOTIF_BENCH_PHASES"
 OBJECTIVE = "env_runners/episode_return_mean"
 
 
@@ -75,8 +76,19 @@ def matplotlib_dir() -> str:
     return _MPL_DIR[0]
 
 
-def child_env(home: Path, *, ray_token: bool, fit_times: Path | None = None) -> dict[str, str]:
-    """The environment of a benchmarked process: its files under ``home``, nothing in $HOME."""
+def child_env(
+    home: Path,
+    *,
+    ray_token: bool,
+    fit_times: Path | None = None,
+    phases: Path | None = None,
+    pythonpath: Sequence[Path] = (),
+) -> dict[str, str]:
+    """The environment of a benchmarked process: its files under ``home``, nothing in $HOME.
+
+    ``fit_times`` and ``phases`` turn on the ``fit_timer`` hook's records;
+    ``pythonpath`` comes first on the path (another checkout of the package, say).
+    """
     env = {
         k: v
         for k, v in os.environ.items()
@@ -87,10 +99,16 @@ def child_env(home: Path, *, ray_token: bool, fit_times: Path | None = None) -> 
     if ray_token:
         env["RAY_AUTH_MODE"] = "token"
         env["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    hook = fit_times is not None or phases is not None
     if fit_times is not None:
         env[FIT_TIMES_VAR] = str(fit_times)
+    if phases is not None:
+        env[PHASES_VAR] = str(phases)
+    if hook or pythonpath:
+        paths = [str(FIT_TIMER_DIR)] if hook else []
+        paths += [str(p) for p in pythonpath]
         env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(FIT_TIMER_DIR), os.environ.get("PYTHONPATH", "")) if p
+            p for p in (*paths, os.environ.get("PYTHONPATH", "")) if p
         )
     return env
 
@@ -112,6 +130,10 @@ class ProcessRun:
     memory_trace: list[tuple[float, float, float]] = field(default_factory=list)
     fit_start_s: float | None = None  # Tuner.fit() entered, from launch
     fit_end_s: float | None = None  # Tuner.fit() returned, from launch
+    fits: list[tuple[float, float]] = field(default_factory=list)  # every Tuner.fit(), in order
+    # (seconds from launch, machine's busy CPUs, the process tree's busy CPUs) per interval
+    cpu_trace: list[tuple[float, float, float]] = field(default_factory=list)
+    load_at_launch: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     @property
     def fit_s(self) -> float | None:
@@ -134,8 +156,11 @@ def run_process(
     memory: bool = False,
     memory_interval_s: float = 0.5,
     fit_times: Path | None = None,
+    cpu: bool = False,
+    cpu_interval_s: float = 0.5,
 ) -> ProcessRun:
-    """Run ``command`` to its exit, polling ``watch`` and (optionally) the tree's memory.
+    """Run ``command`` to its exit, polling ``watch`` and (optionally) the tree's memory
+    and the CPUs in use (the machine's, from ``/proc/stat``, and the process tree's).
 
     The process gets a session of its own; whatever of that session outlives it
     (Ray's helpers) is killed afterwards, so runs do not disturb each other.
@@ -147,6 +172,9 @@ def run_process(
     event_s: float | None = None
     timed_out = False
     next_memory = 0.0
+    cpu_meter = CpuMeter() if cpu else None
+    next_cpu = 0.0
+    load = tuple(round(x, 2) for x in os.getloadavg())
     with open(log_file, "wb") as out:
         started_at = time.time()
         start = time.perf_counter()
@@ -173,6 +201,9 @@ def run_process(
                 peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
                 peak_procs = max(peak_procs, count)
                 next_memory = now + memory_interval_s
+            if cpu_meter is not None and now >= next_cpu:
+                cpu_meter.sample(proc.pid, now)
+                next_cpu = now + cpu_interval_s
             time.sleep(0.05)
         wall = time.perf_counter() - start
     _kill_session(proc.pid)
@@ -190,6 +221,8 @@ def run_process(
         peak_pss_mb=peak_pss,
         peak_processes=peak_procs,
         memory_trace=trace,
+        cpu_trace=cpu_meter.trace if cpu_meter is not None else [],
+        load_at_launch=load,  # type: ignore[arg-type]
     )
     if fit_times is not None:
         _read_fit_times(run, fit_times)
@@ -197,7 +230,8 @@ def run_process(
 
 
 def _read_fit_times(run: ProcessRun, path: Path) -> None:
-    """The fit timer's stamps (the first ``Tuner.fit`` of the run), relative to launch."""
+    """The fit timer's stamps, relative to launch: the first ``Tuner.fit`` of the run as
+    ``fit_start_s``/``fit_end_s``, and all of them (a sweep's search and verification)."""
     if not path.is_file():
         return
     for line in path.read_text().splitlines():
@@ -205,9 +239,90 @@ def _read_fit_times(run: ProcessRun, path: Path) -> None:
             stamp = json.loads(line)
         except ValueError:
             continue
-        run.fit_start_s = stamp["fit_start"] - run.started_at
-        run.fit_end_s = stamp["fit_end"] - run.started_at
-        return
+        run.fits.append((stamp["fit_start"] - run.started_at, stamp["fit_end"] - run.started_at))
+    run.fits.sort()
+    if run.fits:
+        run.fit_start_s, run.fit_end_s = run.fits[0]
+
+
+def read_phases(path: Path, started_at: float) -> list[dict[str, Any]]:
+    """The ``fit_timer`` hook's phase records (``MOTIF_BENCH_PHASES``), times from launch."""
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        for key in ("start", "end"):
+            if key in record:
+                record[key] -= started_at
+        records.append(record)
+    return sorted(records, key=lambda r: r["start"])
+
+
+class CpuMeter:
+    """CPUs in use between samples: the machine's (``/proc/stat``) and a process tree's.
+
+    A process that starts between two samples counts with all its CPU time; one that
+    ends between them loses what it used since the last sample.
+    """
+
+    def __init__(self) -> None:
+        self.trace: list[tuple[float, float, float]] = []
+        self._last_t: float | None = None
+        self._last_stat = _proc_stat()
+        self._last_tree: dict[int, float] = {}
+
+    def sample(self, pid: int, now: float) -> None:
+        stat, tree = _proc_stat(), _tree_cpu(pid)
+        if self._last_t is not None and now > self._last_t:
+            elapsed = now - self._last_t
+            busy = (stat[0] - self._last_stat[0]) / _CLOCK_TICKS / elapsed
+            used = sum(cpu - self._last_tree.get(p, 0.0) for p, cpu in tree.items())
+            self.trace.append((round(now, 2), round(busy, 3), round(used / elapsed, 3)))
+        self._last_t, self._last_stat, self._last_tree = now, stat, tree
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_stat() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine since boot, from ``/proc/stat``."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already counted in user
+    return total - idle, total
+
+
+def _tree_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of a process and each of its descendants."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return {}
+    used = {}
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        used[proc.pid] = times.user + times.system
+    return used
+
+
+def busy_fraction(
+    trace: Sequence[tuple[float, float, float]], start: float, end: float, cpus: int, which: int
+) -> float:
+    """Mean busy share of ``cpus`` CPUs over the samples ending in (start, end]:
+    ``which`` 1 for the whole machine, 2 for the process tree."""
+    values = [row[which] for row in trace if start < row[0] <= end]
+    return sum(values) / len(values) / cpus if values else float("nan")
 
 
 def tree_memory_mb(pid: int) -> tuple[float, float, int]:

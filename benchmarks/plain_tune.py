@@ -1,15 +1,21 @@
-"""A hand-written Tune + RLlib + MLflow sweep: the baseline ``bench_overhead`` times.
+"""A hand-written Tune + RLlib + MLflow sweep: the baseline ``bench_overhead`` and
+``bench_startup`` time.
 
     python benchmarks/plain_tune.py --storage DIR [--trials 2] [--iterations 8]
-        [--fragment 64] [--batch 1024]
+        [--fragment 64] [--batch 1024] [--trial FRAGMENT:BATCH ...] [--env-steps N]
+        [--eval-episodes N] [--no-tracking]
 
 What a user writes without motif-tune: the motif env registered with
 ``register_env``, a ``PPOConfig`` with the ``FlattenObservations`` connector,
-``tune.Tuner(PPO, param_space=config.to_dict())`` with the rollout fragment
-length and train batch size fixed for every trial, and ``MLflowLoggerCallback``
+``tune.Tuner(PPO, param_space=config.to_dict())`` and ``MLflowLoggerCallback``
 on its own SQLite store. The PPO settings, the env config and the task metrics
 callback are those of motif-tune's defaults (``conf/algo/ppo.yaml``,
-``conf/env/motif.yaml``), so both run the same trials. Everything goes under
+``conf/env/motif.yaml``), so both run the same trials. Every trial gets the same
+rollout fragment length and train batch size (``--fragment``, ``--batch``), or
+``--trial FRAGMENT:BATCH`` names each trial's pair. Trials stop after
+``--iterations`` or, with ``--env-steps``, once they sampled that many env steps;
+``--eval-episodes`` adds a greedy evaluation of that many episodes to every
+iteration, ``--no-tracking`` leaves MLflow out. Everything goes under
 ``--storage``; Ray gets its token from the environment (set here when missing).
 """
 
@@ -46,6 +52,11 @@ def make_motif_env(env_config: dict) -> Any:
     return MotifEnv(env_config)
 
 
+def _pair(text: str) -> tuple[int, int]:
+    fragment, _, batch = text.partition(":")
+    return int(fragment), int(batch)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--storage", type=Path, required=True, help="folder for all files")
@@ -53,6 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=8)
     parser.add_argument("--fragment", type=int, default=64, help="rollout_fragment_length")
     parser.add_argument("--batch", type=int, default=1024, help="train_batch_size_per_learner")
+    parser.add_argument(
+        "--trial",
+        type=_pair,
+        action="append",
+        metavar="FRAGMENT:BATCH",
+        help="one trial's rollout fragment length and batch (repeat; replaces --trials)",
+    )
+    parser.add_argument("--env-steps", type=int, help="stop a trial at this many env steps")
+    parser.add_argument("--eval-episodes", type=int, help="greedy evaluation each iteration")
+    parser.add_argument("--no-tracking", action="store_true", help="no MLflow")
     parser.add_argument("--cpus", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
 
@@ -61,12 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     storage = args.storage.resolve()
     storage.mkdir(parents=True, exist_ok=True)
 
-    import mlflow
     import ray
     from ray import tune
-    from ray.air.integrations.mlflow import MLflowLoggerCallback
     from ray.rllib.algorithms.ppo import PPO, PPOConfig
     from ray.tune.registry import register_env
+    from ray.tune.search import BasicVariantGenerator
 
     from motif_tune.envs.motif_metrics import MotifMetricsCallback
 
@@ -94,32 +114,64 @@ def main(argv: list[str] | None = None) -> int:
         .callbacks(MotifMetricsCallback)
         .debugging(seed=0, log_level="WARN")
     )
+    if args.eval_episodes:
+        config.evaluation(
+            evaluation_interval=1,
+            evaluation_duration=args.eval_episodes,
+            evaluation_duration_unit="episodes",
+            evaluation_config={"explore": False},
+        )
 
-    tracking_uri = f"sqlite:///{storage / 'mlflow.db'}"
-    mlflow.set_tracking_uri(tracking_uri)
-    if mlflow.get_experiment_by_name("plain_tune") is None:
-        mlflow.create_experiment("plain_tune", artifact_location=(storage / "mlruns").as_uri())
+    param_space = config.to_dict()
+    search_alg = None
+    trials = args.trials
+    if args.trial:  # each trial its own pair: Tune's points to evaluate, in order
+        points = [
+            {"rollout_fragment_length": f, "_train_batch_size_per_learner": b}
+            for f, b in args.trial
+        ]
+        for key in points[0]:
+            param_space[key] = tune.choice(sorted({p[key] for p in points}))
+        search_alg = BasicVariantGenerator(points_to_evaluate=points)
+        trials = len(points)
+
+    callbacks = []
+    if not args.no_tracking:
+        import mlflow
+        from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+        tracking_uri = f"sqlite:///{storage / 'mlflow.db'}"
+        mlflow.set_tracking_uri(tracking_uri)
+        if mlflow.get_experiment_by_name("plain_tune") is None:
+            mlflow.create_experiment("plain_tune", artifact_location=(storage / "mlruns").as_uri())
+        callbacks.append(
+            MLflowLoggerCallback(
+                tracking_uri=tracking_uri, experiment_name="plain_tune", save_artifact=False
+            )
+        )
 
     ray.init(address="local", num_cpus=args.cpus, include_dashboard=False)
+    stop = (
+        {"num_env_steps_sampled_lifetime": args.env_steps}
+        if args.env_steps
+        else {"training_iteration": args.iterations}
+    )
     tuner = tune.Tuner(
         PPO,
-        param_space=config.to_dict(),
+        param_space=param_space,
         tune_config=tune.TuneConfig(
             metric=METRIC,
             mode="max",
-            num_samples=args.trials,
+            num_samples=trials,
+            search_alg=search_alg,
             trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
         ),
         run_config=tune.RunConfig(
             name="plain",
             storage_path=str(storage / "ray_results"),
-            stop={"training_iteration": args.iterations},
+            stop=stop,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_at_end=True),
-            callbacks=[
-                MLflowLoggerCallback(
-                    tracking_uri=tracking_uri, experiment_name="plain_tune", save_artifact=False
-                )
-            ],
+            callbacks=callbacks,
             verbose=1,
         ),
     )

@@ -266,11 +266,7 @@ def headline(entries: dict[str, dict[str, Any]]) -> list[str]:
         )
     r = entries.get("startup", {}).get("results")
     if r:
-        lines.append(
-            f"- Start-up: first trial result {r['mean_to_first_result_s']:.1f} s after launch; "
-            f"peak memory of a two-trial sweep {r['max_peak_pss_mb']:,.0f} MB PSS "
-            f"({r['max_peak_rss_mb']:,.0f} MB RSS)."
-        )
+        lines.append(importlib.import_module("bench_startup").headline(r))
     r = entries.get("warm-start", {}).get("results")
     if r:
         cold, warm = r["rows"][1], r["rows"][2]

@@ -1,23 +1,52 @@
-"""Records when ``ray.tune.Tuner.fit()`` starts and returns, for the benchmarks.
+"""Records when ``ray.tune.Tuner.fit()`` starts and returns, and (optionally) the
+phases of a sweep, for the benchmarks.
 
 The benchmarks put this folder on ``PYTHONPATH`` of the processes they time
 (``motif-tune`` and the plain script alike) with ``MOTIF_BENCH_FIT_TIMES`` naming
 a file. When ``ray.tune.tuner`` is first imported, ``Tuner.fit`` is wrapped to
 append one JSON line ``{"pid", "fit_start", "fit_end"}`` (epoch seconds) to that
-file. Nothing else changes; without the variable this module does nothing.
+file.
+
+With ``MOTIF_BENCH_PHASES`` naming a file as well, the functions in ``PHASES``
+are wrapped the same way when their module is imported, in every process that
+loads this hook (Ray's workers inherit ``PYTHONPATH``), each call appending
+``{"pid", "name", "start", "end"}``; a Ray worker process appends
+``{"pid", "name": "worker process", "start"}`` as it starts. A function that does
+not exist (another version of the code) is skipped. Nothing else changes;
+without the variables this module does nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.abc
 import importlib.machinery
 import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
-_TARGET = "ray.tune.tuner"
+FIT_TIMES_VAR = "MOTIF_BENCH_FIT_TIMES"
+PHASES_VAR = "MOTIF_BENCH_PHASES"
+# module -> functions (``Class.method`` for methods) whose calls are timed.
+PHASES = {
+    "motif_tune.cli": ("main",),
+    "motif_tune.run.checks": ("check_settings",),
+    "motif_tune.run.sweep": ("run_sweep",),
+    "motif_tune.run.resources": ("check_sweep_fits",),
+    "motif_tune.run.ray_session": ("start_ray", "stop_ray"),
+    "motif_tune.tracking.sweep_run": ("SweepRun.__init__", "SweepRun.start", "SweepRun.finish"),
+    "motif_tune.run.summary": ("summarise",),
+    "ray.rllib.algorithms.algorithm": ("Algorithm.__init__",),
+}
+_WORKER_SCRIPTS = ("default_worker.py", "setup_worker.py")
+
+
+def _append(path: str, record: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps(record) + "\n")  # one short write: whole lines from any process
 
 
 def _wrap_fit(tuner_cls: Any, out_file: str) -> None:
@@ -29,36 +58,75 @@ def _wrap_fit(tuner_cls: Any, out_file: str) -> None:
             return original(self, *args, **kwargs)
         finally:
             stamp = {"pid": os.getpid(), "fit_start": start, "fit_end": time.time()}
-            with open(out_file, "a", encoding="utf-8") as out:
-                out.write(json.dumps(stamp) + "\n")
+            _append(out_file, stamp)
 
     tuner_cls.fit = fit
 
 
-class _TunerFinder(importlib.abc.MetaPathFinder):
-    """Finds ``ray.tune.tuner`` as usual, and wraps ``Tuner.fit`` once it has loaded."""
+def _timed(fn: Callable[..., Any], name: str, out_file: str) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            record = {"pid": os.getpid(), "name": name, "start": start, "end": time.time()}
+            _append(out_file, record)
 
-    def __init__(self, out_file: str) -> None:
-        self.out_file = out_file
+    return timed
+
+
+def _wrap_phases(module: Any, names: tuple[str, ...], out_file: str) -> None:
+    for qualname in names:
+        *owners, attr = qualname.split(".")
+        owner = module
+        for part in owners:
+            owner = getattr(owner, part, None)
+        fn = vars(owner).get(attr) if owner is not None else None
+        if callable(fn):
+            setattr(owner, attr, _timed(fn, qualname, out_file))
+
+
+class _WrappingFinder(importlib.abc.MetaPathFinder):
+    """Finds the wanted modules as usual, and wraps their functions once they have loaded."""
+
+    def __init__(self, wrappers: dict[str, Callable[[Any], None]]) -> None:
+        self.wrappers = wrappers
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != _TARGET:
+        wrap = self.wrappers.get(name)
+        if wrap is None:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is None or spec.loader is None:
             return spec
         loader = spec.loader
         exec_module = loader.exec_module
-        out_file = self.out_file
 
         def exec_and_wrap(module: Any) -> None:
             exec_module(module)
-            _wrap_fit(module.Tuner, out_file)
+            wrap(module)
 
         loader.exec_module = exec_and_wrap  # type: ignore[method-assign]
-        sys.meta_path.remove(self)
+        del self.wrappers[name]
+        if not self.wrappers:
+            sys.meta_path.remove(self)
         return spec
 
 
-if os.environ.get("MOTIF_BENCH_FIT_TIMES"):
-    sys.meta_path.insert(0, _TunerFinder(os.environ["MOTIF_BENCH_FIT_TIMES"]))
+def _install() -> None:
+    wrappers: dict[str, Callable[[Any], None]] = {}
+    fit_times = os.environ.get(FIT_TIMES_VAR)
+    if fit_times:
+        wrappers["ray.tune.tuner"] = lambda module: _wrap_fit(module.Tuner, fit_times)
+    phases = os.environ.get(PHASES_VAR)
+    if phases:
+        for name, functions in PHASES.items():
+            wrappers[name] = functools.partial(_wrap_phases, names=functions, out_file=phases)
+        if sys.argv and os.path.basename(sys.argv[0]) in _WORKER_SCRIPTS:
+            _append(phases, {"pid": os.getpid(), "name": "worker process", "start": time.time()})
+    if wrappers:
+        sys.meta_path.insert(0, _WrappingFinder(wrappers))
+
+
+_install()

@@ -18,6 +18,12 @@ from motif_tune.run.logs import add_file_handler, runtime_env
 
 log = logging.getLogger(__name__)
 AUTH_MODE = "RAY_AUTH_MODE"
+# A local Ray starts one idle worker per CPU before any driver connects. None of them
+# can serve this project's work: every task and actor here runs in a runtime_env (the
+# logging setup; Tune adds its own to each trial), and a worker serves only the
+# runtime_env it started with. Not starting them leaves their CPU seconds to the
+# start-up that matters (Ray's own processes, the trials' workers) and their memory free.
+LOCAL_SYSTEM_CONFIG = {"prestart_worker_first_driver": False}
 
 
 def ray_address(settings: Settings) -> str | None:
@@ -53,6 +59,7 @@ def start_ray(settings: Settings) -> tuple[dict[str, float], dict[str, float]]:
             num_cpus=local_cpus(settings),
             num_gpus=settings.scaling.ray.num_gpus,
             resources=dict(settings.scaling.ray.resources) or None,
+            _system_config=dict(LOCAL_SYSTEM_CONFIG),
         )
     else:
         use_cluster_token()

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 from motif_tune.config import Settings, load_settings
 from motif_tune.errors import ConfigError, SweepFailed, SweepInterrupted
 from motif_tune.results import OBJECTIVE, one_line, relative
+from motif_tune.run.background import Background
 from motif_tune.run.console import SweepConsole
+from motif_tune.run.preload import RAY_STOP_MODULES, SHARED_WITH_RAY_INIT, import_modules
 from motif_tune.run.ranking import (
     champion_of,
     choose_finalists,
@@ -27,15 +30,16 @@ from motif_tune.run.ray_session import (
     stop_ray,
 )
 from motif_tune.run.resources import check_sweep_fits, local_cluster
-from motif_tune.run.summary import SweepSummary, objective_description, summarise, tune_trials
 from motif_tune.run.trainable import make_trainable
 from motif_tune.search import SearchSpace
 from motif_tune.search.budget import budget_notices, trial_budget
 from motif_tune.search.params import baseline_values
 from motif_tune.search.schedulers import make_scheduler, make_searcher
-from motif_tune.search.study import settle_unfinished, study_names
-from motif_tune.tracking.callback import MLflowTrialCallback
-from motif_tune.tracking.sweep_run import SweepRun
+from motif_tune.search.study import open_storage, settle_unfinished, study_names
+
+if TYPE_CHECKING:
+    from motif_tune.run.summary import SweepSummary
+    from motif_tune.tracking.sweep_run import SweepRun
 
 log = logging.getLogger(__name__)
 
@@ -123,15 +127,30 @@ def _settings_yaml(settings: Settings) -> str:
 def _execute(
     settings: Settings, overrides: list[str] | tuple[str, ...], search_tuner: Any
 ) -> SweepSummary:
-    """Check resources, start Ray and the MLflow parent run, search, verify, summarise."""
+    """Check resources, start Ray and the MLflow parent run, search, verify, summarise.
+
+    Two serial stretches overlap: MLflow is imported and its store (and the Optuna
+    storage) opened while Ray starts, and Ray stops while the outcome is recorded.
+    """
     address = ray_address(settings)
     if address is None:
         check_sweep_fits(settings, local_cluster(settings, local_cpus(settings)))
     else:
         check_reachable(address)
-    sweep_run = SweepRun(settings)
-    cluster, largest_node = start_ray(settings)
+    if urlparse(settings.tracking.uri).scheme in ("http", "https"):
+        from motif_tune.tracking.store import check_tracking_server
+
+        check_tracking_server(settings.tracking.uri)  # an absent server stops us before Ray
+    import_modules(SHARED_WITH_RAY_INIT)
+    tracking = Background("tracking", _open_tracking, settings)
     try:
+        cluster, largest_node = start_ray(settings)
+    except BaseException:
+        tracking.wait_quietly()
+        raise
+    stopping: Background[None] | None = None
+    try:
+        sweep_run = tracking.result()
         need, concurrency = check_sweep_fits(settings, cluster, largest_node)
         _announce(settings, cluster, need, concurrency)
         sweep_run.start(overrides)
@@ -150,6 +169,11 @@ def _execute(
                 _raise_if_interrupted(settings, verified, len(points))
                 record_verification(finalists, verified, budget, mode)
                 champion = champion_of(finalists, mode)
+            # Every trial is over: Ray's processes wind down while MLflow gets the outcome.
+            import_modules(RAY_STOP_MODULES)
+            stopping = Background("ray-stop", stop_ray, settings)
+            from motif_tune.run.summary import summarise
+
             summary = summarise(settings, results, ranking, finalists, champion, sweep_run)
             status = "FINISHED"
             return summary
@@ -159,7 +183,26 @@ def _execute(
         finally:
             sweep_run.finish(status)
     finally:
-        stop_ray(settings)
+        if stopping is None:
+            stop_ray(settings)
+        else:
+            stopping.result()
+
+
+def _open_tracking(settings: Settings) -> SweepRun:
+    """MLflow and this module's users of it imported, the MLflow store and experiment
+    (created and migrated on first use), and the Optuna storage opened (its errors are
+    raised where the searcher opens it)."""
+    import motif_tune.run.summary  # noqa: F401  (MLflow, for the summary later)
+    import motif_tune.tracking.callback  # noqa: F401
+    from motif_tune.tracking.sweep_run import SweepRun
+
+    sweep_run = SweepRun(settings)
+    try:
+        open_storage(settings.study_storage)
+    except Exception as err:  # reported, as before, when the sweep's searcher opens it
+        log.debug("The study storage did not open ahead of the search: %s", err)
+    return sweep_run
 
 
 def _close_study(settings: Settings) -> None:
@@ -176,6 +219,8 @@ def _baseline(settings: Settings) -> dict[str, Any] | None:
 
 
 def _announce(settings: Settings, cluster: dict, need: Any, concurrency: int) -> None:
+    from motif_tune.run.summary import objective_description
+
     if settings.scaling.logical_gpus:
         log.warning(
             "scaling=%s: %g logical GPUs are declared to Ray as the resource '%s'; env runners "
@@ -200,6 +245,8 @@ def _announce(settings: Settings, cluster: dict, need: Any, concurrency: int) ->
 
 
 def _raise_if_interrupted(settings: Settings, results: Any, planned: int) -> None:
+    from motif_tune.run.summary import tune_trials
+
     trials = tune_trials(results)
     done = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
     if trials and len(done) >= planned:
@@ -227,6 +274,8 @@ def _raise_if_all_failed(settings: Settings, results: Any) -> None:
 def _search_tuner(settings: Settings, space: SearchSpace, concurrency: int, sweep_run: SweepRun):
     from ray import tune
 
+    from motif_tune.tracking.callback import MLflowTrialCallback
+
     first = _baseline(settings)
     if first is None:
         log.info("The composed config's values are not in the search space: no baseline trial.")
@@ -249,6 +298,8 @@ def _verification_tuner(
     """Each finalist from scratch on each fresh seed, as trials of their own experiment."""
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
+
+    from motif_tune.tracking.callback import MLflowTrialCallback
 
     callbacks = [
         MLflowTrialCallback(sweep_run, role="verify"),
