@@ -72,6 +72,13 @@ BENCHMARKS = [
         {},
     ),
     Benchmark(
+        "scale",
+        "bench_scale",
+        "Scale: the control plane of a 1,000-trial sweep",
+        {},
+        {},
+    ),
+    Benchmark(
         "env",
         "bench_env",
         "Env step rate, alone and vectorised",
@@ -276,6 +283,9 @@ def headline(entries: dict[str, dict[str, Any]]) -> list[str]:
             f"{cold['champion_mean'] or 0:.3f} (verified means), {r['wall_ratio']:.2f}x the wall "
             "time."
         )
+    r = entries.get("scale", {}).get("results")
+    if r:
+        lines.append(importlib.import_module("bench_scale").headline(r))
     r = entries.get("env", {}).get("results")
     if r:
         single, vector = r["rates"].get("motif, scores"), _vector_rate(r["rates"])

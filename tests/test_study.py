@@ -125,6 +125,26 @@ def test_trials_a_killed_driver_left_running_are_settled(isolated_runs):
     assert {t.state for t in study.get_trials()} == {TrialState.COMPLETE, TrialState.FAIL}
 
 
+def test_a_journal_file_holds_the_study_and_the_tpe_candidates_are_a_setting(isolated_runs):
+    journal = isolated_runs / "studies" / "optuna-journal.log"
+    settings = settings_for([*SMOKE, f"sweep.study.storage={journal}", "sweep.n_ei_candidates=8"])
+    assert settings.study_storage == str(journal) and not journal.exists()
+    check_new_study(settings)  # no journal yet: no study, and no file made by looking
+    assert not journal.exists()
+    space = SearchSpace(settings)
+    searcher = make_searcher(settings, space, space.resolve(baseline_values(settings)))
+    assert searcher._ot_study.sampler._n_ei_candidates == 8
+    assert isinstance(searcher._ot_study._storage, optuna.storages.JournalStorage)
+    searcher.suggest("t1")
+    searcher.on_trial_complete("t1", {"objective": 0.5, "training_iteration": 1})
+    assert journal.is_file()
+    (trial,) = optuna.load_study(
+        study_name=settings.run_name, storage=open_storage(str(journal))
+    ).trials
+    assert trial.state == TrialState.COMPLETE and trial.user_attrs[ATTR_TUNE_TRIAL] == "t1"
+    assert settings_for(SMOKE).sweep.n_ei_candidates == 24  # Optuna's own default
+
+
 def test_many_processes_open_one_fresh_storage_at_once(tmp_path):
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     code = (

@@ -50,6 +50,7 @@ def test_a_trial_run_is_named_with_its_settings_and_curated_curves(sweep):
     callback.on_trial_start(0, [first], first)
     for i in (1, 2):
         callback.on_trial_result(0, [first], first, result(i, 272 * i))
+    callback.writer.flush()  # the writes leave Tune's thread
     run = sweep.client.get_run(sweep.child_runs()["a1"])
     assert run.info.run_name == "t01 fragment=17 batch=272"
     assert run.data.params["rollout_fragment_length"] == "17"
@@ -66,6 +67,7 @@ def test_runs_a_killed_driver_left_running_are_settled_on_resume(sweep):
     for t in (ended, lost, failed):
         before.on_trial_start(0, [ended, lost, failed], t)
         before.on_trial_result(0, [t], t, result(1, 600))
+    before.writer.flush()
     # The driver is killed here: all three runs are RUNNING. Tune's saved state knows
     # that e1 ended (its budget spent) and f3 failed, and never heard of l2.
     resumed = MLflowTrialCallback(sweep)

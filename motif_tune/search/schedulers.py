@@ -48,7 +48,10 @@ def make_searcher(
         # Optuna's default of 10 random trials first would leave a 10-trial sweep
         # entirely random; constant_liar keeps concurrent trials from piling up.
         sampler = optuna.samplers.TPESampler(
-            seed=sweep.seed, n_startup_trials=sweep.startup_trials, constant_liar=True
+            seed=sweep.seed,
+            n_startup_trials=sweep.startup_trials,
+            n_ei_candidates=sweep.n_ei_candidates,
+            constant_liar=True,
         )
     budget = trial_budget(settings)
     return StudySearch(

@@ -71,11 +71,17 @@ def study_attrs(settings: Settings, parent_run_id: str | None = None) -> dict[st
 @cache
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """The Optuna storage at ``url``; a local SQLite file is created (and its schema
-    migrated) under a lock beside it, so several processes may open it at once."""
+    migrated) under a lock beside it, so several processes may open it at once. A
+    path without a scheme is a journal file (Optuna's JournalStorage)."""
     import optuna
     from filelock import FileLock
 
     try:
+        if "://" not in url:
+            from optuna.storages.journal import JournalFileBackend
+
+            Path(url).parent.mkdir(parents=True, exist_ok=True)
+            return optuna.storages.JournalStorage(JournalFileBackend(url))
         if not url.startswith("sqlite:///"):
             return optuna.storages.RDBStorage(url)
         path = Path(url.removeprefix("sqlite:///"))
@@ -87,7 +93,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         raise ConfigError(
             f"sweep.study.storage '{url}' cannot be opened ({one_line(str(err), 160)}); "
             "give an Optuna storage URL such as sqlite:///path/optuna.db or "
-            "postgresql://user@host/db."
+            "postgresql://user@host/db, or a journal file's path."
         ) from None
     except Exception as err:  # sqlalchemy's errors: a server that does not answer, …
         raise ConfigError(
@@ -97,7 +103,8 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 
 def study_names(url: str) -> list[str]:
     """The studies stored at ``url``, oldest first (none, without creating a SQLite file)."""
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+    local = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+    if "://" not in local and not Path(local).exists():
         return []
     return [s.study_name for s in open_storage(url).get_all_studies()]
 

@@ -1,22 +1,31 @@
 """The Tune callback that records each trial as a nested MLflow run of its sweep.
 
-Writes go through ``MlflowClient`` in batches: one ``log_batch`` per training
-iteration with a chosen set of metrics, params once per trial. The only module
-of :mod:`motif_tune.tracking` that imports ``ray.tune``.
+One ``log_batch`` per training iteration with a chosen set of metrics, params once
+per trial. The writes leave the driver's result path: a background writer
+(:mod:`motif_tune.tracking.writer`) makes them, batching what queued up per run,
+and each step goes to a journal on disk first
+(:mod:`motif_tune.tracking.journal`), so a driver killed outright loses nothing a
+resumed sweep cannot write again. The only module of :mod:`motif_tune.tracking`
+that imports ``ray.tune``.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from functools import partial
+from pathlib import Path
 from typing import Any
 
-from mlflow.entities import RunStatus, RunTag
+from mlflow.entities import Metric, RunStatus, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from ray.tune import Callback
 
+from motif_tune.config import Settings
 from motif_tune.search.budget import trial_budget
 from motif_tune.search.params import short_values, trial_settings
 from motif_tune.search.study import link_run
+from motif_tune.tracking.journal import Journal, Step
 from motif_tune.tracking.metrics import ITERATION_TIME, MetricSelection, metric_selection
 from motif_tune.tracking.params import trial_params
 from motif_tune.tracking.store import (
@@ -24,74 +33,128 @@ from motif_tune.tracking.store import (
     TAG_TRIAL_ID,
     TAG_TRIAL_STATUS,
     child_runs,
-    log_metrics,
-    log_params,
+    param_values,
     run_tags,
 )
 from motif_tune.tracking.sweep_run import SweepRun
+from motif_tune.tracking.writer import RunRef, RunWriter
 
 log = logging.getLogger(__name__)
 
+JOURNAL_FILE = "mlflow-journal-{role}.jsonl"  # in the sweep's Tune experiment folder
+# Writer threads for a tracking server, which answers calls in parallel (a SQLite
+# store writes one at a time: one thread).
+SERVER_WRITERS = 4
+
+
+def journal_path(settings: Settings, role: str) -> Path | None:
+    """Where a sweep's journal is kept: beside its Tune experiment, when that is local."""
+    storage = settings.storage_path
+    if "://" in storage and not storage.startswith("file://"):
+        return None
+    experiment = Path(storage.removeprefix("file://")) / settings.run_name
+    return experiment / JOURNAL_FILE.format(role=role)
+
 
 class MLflowTrialCallback(Callback):
-    """A Tune callback recording each trial as a child run of the sweep's parent run."""
+    """A Tune callback recording each trial as a child run of the sweep's parent run.
 
-    def __init__(self, sweep_run: SweepRun, role: str = "trial") -> None:
+    ``background=False`` writes every record at once in Tune's own thread (no
+    writer thread, no journal).
+    """
+
+    def __init__(self, sweep_run: SweepRun, role: str = "trial", background: bool = True) -> None:
         self.sweep_run = sweep_run
         self.client = sweep_run.client
         self.role = role  # "trial" for the search, "verify" for retraining on fresh seeds
         self.budget = trial_budget(sweep_run.settings)
-        self._runs: dict[str, str] = {}
+        server = sweep_run.settings.tracking.uri.startswith(("http://", "https://"))
+        threads = SERVER_WRITERS if server else 1
+        self.writer = RunWriter(self.client, background=background, threads=threads)
+        path = journal_path(sweep_run.settings, role) if background else None
+        self.journal = Journal(path) if path else None
+        self._runs: dict[str, RunRef] = {}
         self._last_step: dict[str, int] = {}
         self._metrics: dict[str, MetricSelection] = {}
+        self._unwritten: dict[str, list[Step]] = {}  # journal steps of trials with no run yet
 
     def setup(self, **info: Any) -> None:
-        """On resume: find the trials' runs again and the last iteration each recorded."""
-        self._runs = self.sweep_run.child_runs(self.role)
-        for trial_id, run_id in self._runs.items():
+        """On resume: find the trials' runs again, the last iteration each recorded, and
+        write the journal's steps that MLflow lacks (a killed driver's queue)."""
+        runs = self.sweep_run.child_runs(self.role)
+        self._runs = {trial_id: RunRef(run_id) for trial_id, run_id in runs.items()}
+        for trial_id, run_id in runs.items():
             history = self.client.get_metric_history(run_id, ITERATION_TIME)
             self._last_step[trial_id] = max((int(m.step) for m in history), default=0)
+        if self.journal is None:
+            return
+        for trial_id, steps in self.journal.read().items():
+            if trial_id in self._runs:
+                self._write_steps(trial_id, steps)
+            else:
+                self._unwritten[trial_id] = steps
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._metrics.pop(trial.trial_id, None)  # a (re)start: the step count begins anew
-        run_id = self._runs.get(trial.trial_id)
-        if run_id is not None:  # restored: from a checkpoint, or from scratch
+        ref = self._runs.get(trial.trial_id)
+        if ref is not None:  # restored: from a checkpoint, or from scratch
             self._selection(trial.trial_id).restored()
-            self.client.update_run(run_id, status="RUNNING")
+            self.writer.call(ref, "update_run", status="RUNNING")
             return
+        self._create_run(trial)
+
+    def _create_run(self, trial: Any) -> RunRef:
         settings = self.sweep_run.settings
         values = {k: v for k, v in dict(trial.config).items() if not k.startswith("__")}
         prefix = "t" if self.role == "trial" else "v"
         name = f"{prefix}{len(self._runs) + 1:02d} {short_values(values)}".strip()
         tags = {k: v for k, v in run_tags(settings, self.role).items() if k != MLFLOW_RUN_NAME}
-        run = self.client.create_run(
-            self.sweep_run.experiment_id,
-            run_name=name,
-            tags={
-                **tags,
-                "sweep": settings.sweep.name,
-                MLFLOW_PARENT_RUN_ID: self.sweep_run.run_id,
-                TAG_SWEEP: settings.run_name,
-                TAG_TRIAL_ID: trial.trial_id,
-            },
-        )
-        self._runs[trial.trial_id] = run.info.run_id
+        tags |= {
+            "sweep": settings.sweep.name,
+            MLFLOW_PARENT_RUN_ID: self.sweep_run.run_id,
+            TAG_SWEEP: settings.run_name,
+            TAG_TRIAL_ID: trial.trial_id,
+        }
         params = trial_params(trial_settings(settings, values), values)
-        log_params(self.client, run.info.run_id, params)
+        link = None
         if self.role == "trial":  # the study's trial names its run
-            link_run(settings.study_storage, settings.run_name, trial.trial_id, run.info.run_id)
+            link = partial(link_run, settings.study_storage, settings.run_name, trial.trial_id)
+        ref = self.writer.create_run(
+            self.sweep_run.experiment_id, name, tags, param_values(params), on_created=link
+        )
+        self._runs[trial.trial_id] = ref
+        if trial.trial_id in self._unwritten:
+            self._write_steps(trial.trial_id, self._unwritten.pop(trial.trial_id))
+        return ref
 
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
     ) -> None:
-        run_id = self._runs.get(trial.trial_id)
-        if run_id is None:
+        ref = self._runs.get(trial.trial_id)
+        if ref is None:
             return
         step = int(result.get("training_iteration", 0))
         if step <= self._last_step.get(trial.trial_id, 0):
             return  # a restored trial repeating iterations its run already holds
         self._last_step[trial.trial_id] = step
-        log_metrics(self.client, run_id, self._selection(trial.trial_id)(result), step)
+        metrics = self._selection(trial.trial_id)(result)
+        now = int(time.time() * 1000)
+        if self.journal is not None:
+            self.journal.append(trial.trial_id, step, now, metrics)
+        self.writer.log(ref, metrics=[Metric(k, v, now, step) for k, v in metrics.items()])
+
+    def _write_steps(self, trial_id: str, steps: list[Step]) -> None:
+        """Journal steps past the run's last recorded one (already in the journal)."""
+        ref, last = self._runs[trial_id], self._last_step.get(trial_id, 0)
+        metrics = []
+        for step, timestamp, values in sorted(steps, key=lambda s: s[0]):
+            if step > last:
+                metrics += [Metric(k, v, timestamp, step) for k, v in values.items()]
+                last = step
+        if metrics:
+            self.writer.log(ref, metrics=metrics)
+            log.info("Trial %s: wrote journal steps up to %d to MLflow.", trial_id, last)
+        self._last_step[trial_id] = last
 
     def _selection(self, trial_id: str) -> MetricSelection:
         if trial_id not in self._metrics:
@@ -104,40 +167,60 @@ class MLflowTrialCallback(Callback):
         self._end(trial, "FINISHED", "stopped_early" if stopped_early else "finished")
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
-        """Settle runs a killed driver left RUNNING.
+        """Write everything queued, then settle runs a killed driver left behind.
 
         A trial Tune itself lost (started just before the kill, never saved in its
         experiment state) was run afresh by the resumed sweep: its old run is
         deleted. A trial that ended just before the kill, whose end the run never
-        heard of, is ended now as Tune recorded it.
+        heard of, is ended now as Tune recorded it; one whose run was never
+        created gets it now, with its steps from the journal.
         """
+        self.writer.flush()
         by_id = {trial.trial_id: trial for trial in trials}
         running = {
             run.info.run_id
             for run in child_runs(self.client, self.sweep_run.experiment_id, self.sweep_run.run_id)
             if run.info.status == "RUNNING"
         }
-        for trial_id, run_id in list(self._runs.items()):
-            if run_id not in running:
+        for trial_id, ref in list(self._runs.items()):
+            if ref.run_id not in running:
                 continue
             trial = by_id.get(trial_id)
             if trial is None:
-                self.client.delete_run(run_id)
+                self.writer.call(ref, "delete_run")
                 del self._runs[trial_id]
                 log.info("Removed the run of trial %s, which the resumed sweep replaced.", trial_id)
             elif trial.status == "TERMINATED":
                 self.on_trial_complete(0, trials, trial)
             elif trial.status == "ERROR":
                 self.on_trial_error(0, trials, trial)
+        for trial in trials:
+            if trial.trial_id not in self._runs and trial.status in ("TERMINATED", "ERROR"):
+                self._create_run(trial)
+                if trial.status == "TERMINATED":
+                    self.on_trial_complete(0, trials, trial)
+                else:
+                    self.on_trial_error(0, trials, trial)
+        self.writer.close()
+        if self.journal is not None:
+            if self.writer.failed:
+                log.warning(
+                    "MLflow: %d records could not be written; %s keeps them for a resume.",
+                    self.writer.failed,
+                    self.journal.path,
+                )
+                self.journal.close()
+            else:
+                self.journal.remove()
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._end(trial, "FAILED", "failed")
 
     def _end(self, trial: Any, status: str, outcome: str) -> None:
-        run_id = self._runs.get(trial.trial_id)
-        if run_id is None:
+        ref = self._runs.get(trial.trial_id)
+        if ref is None:
             return
-        self.client.log_batch(run_id, tags=[RunTag(TAG_TRIAL_STATUS, outcome)])
-        self.client.set_terminated(
-            run_id, status=RunStatus.to_string(RunStatus.from_string(status))
+        self.writer.log(ref, tags=[RunTag(TAG_TRIAL_STATUS, outcome)])
+        self.writer.call(
+            ref, "set_terminated", status=RunStatus.to_string(RunStatus.from_string(status))
         )

@@ -272,8 +272,13 @@ def run_tags(settings: Settings, role: str) -> dict[str, str]:
     }
 
 
+def param_values(params: Mapping[str, Any]) -> dict[str, str]:
+    """Params as MLflow stores them: strings, secrets masked, long values cut."""
+    return {k: _param_value(v) for k, v in params.items()}
+
+
 def log_params(client: MlflowClient, run_id: str, params: Mapping[str, Any]) -> None:
-    items = [Param(k, _param_value(v)) for k, v in params.items()]
+    items = [Param(k, v) for k, v in param_values(params).items()]
     for start in range(0, len(items), 100):
         client.log_batch(run_id, params=items[start : start + 100])
 
