@@ -587,9 +587,7 @@ def headline(results: dict[str, Any]) -> str:
     reached = f"{min(peaks)}-{max(peaks)}" if peaks else "none"
     return (
         f"- Scale, {count:,} stand-in trials, up to {results['setup']['concurrency']} at once "
-        f"({reached} reached): "
-        + " | ".join(parts)
-        + f"; steps missing in MLflow: {missing}."
+        f"({reached} reached): " + " | ".join(parts) + f"; steps missing in MLflow: {missing}."
     )
 
 

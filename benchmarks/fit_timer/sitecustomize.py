@@ -32,7 +32,7 @@ FIT_TIMES_VAR = "MOTIF_BENCH_FIT_TIMES"
 PHASES_VAR = "MOTIF_BENCH_PHASES"
 # module -> functions (``Class.method`` for methods) whose calls are timed.
 PHASES = {
-    "motif_tune.cli": ("main",),
+    "motif_tune.cli": ("main", "_main"),  # main ends the process: _main returns first
     "motif_tune.run.checks": ("check_settings",),
     "motif_tune.run.sweep": ("run_sweep",),
     "motif_tune.run.resources": ("check_sweep_fits",),
