@@ -374,6 +374,16 @@ class Settings(_Model):
         return storage if "://" in storage else str(Path(storage).resolve())
 
     @property
+    def storage_is_local(self) -> bool:
+        """Tune's storage is a folder on this machine (shared or not), not an object store."""
+        return "://" not in self.storage_path or self.storage_path.startswith("file://")
+
+    @property
+    def experiment_dir(self) -> Path:
+        """The sweep's Tune experiment folder (a path on this machine when the storage is local)."""
+        return Path(self.storage_path.removeprefix("file://")) / self.run_name
+
+    @property
     def log_file(self) -> Path:
         """The run's log file: driver and every worker append to it."""
         folder = (

@@ -49,27 +49,18 @@ SETTINGS_FILE = "motif_tune.yaml"
 VERIFY_SUFFIX = "-verify"
 
 
-def is_local(storage_path: str) -> bool:
-    """A folder on this machine (shared or not), as opposed to an object store URI."""
-    return "://" not in storage_path or storage_path.startswith("file://")
-
-
-def experiment_dir(settings: Settings) -> Path:
-    return Path(settings.storage_path) / settings.run_name
-
-
 def run_sweep(settings: Settings, overrides: list[str] | tuple[str, ...] = ()) -> SweepSummary:
     """Run one sweep end to end; bad input raises ``ConfigError`` before anything starts."""
     space = SearchSpace(settings)
-    experiment = experiment_dir(settings)
-    if is_local(settings.storage_path) and experiment.exists():
+    experiment = settings.experiment_dir
+    if settings.storage_is_local and experiment.exists():
         raise ConfigError(
             f"run_name '{settings.run_name}' already names a sweep in {experiment}; continue it "
             f"with `motif-tune resume run_name={settings.run_name}` or choose another run_name."
         )
 
     def new_tuner(concurrency: int, sweep_run: SweepRun):
-        if is_local(settings.storage_path):
+        if settings.storage_is_local:
             experiment.mkdir(parents=True)
             (experiment / SETTINGS_FILE).write_text(_settings_yaml(settings))
         return _search_tuner(settings, space, concurrency, sweep_run)
@@ -352,7 +343,7 @@ def _tuner(
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     sweep = settings.sweep
-    if is_local(settings.storage_path):
+    if settings.storage_is_local:
         Path(settings.storage_path).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the loggers come below
     if settings.logging.console == "normal":  # the console shows progress, not Ray's reporter

@@ -49,11 +49,9 @@ SERVER_WRITERS = 4
 
 def journal_path(settings: Settings, role: str) -> Path | None:
     """Where a sweep's journal is kept: beside its Tune experiment, when that is local."""
-    storage = settings.storage_path
-    if "://" in storage and not storage.startswith("file://"):
+    if not settings.storage_is_local:
         return None
-    experiment = Path(storage.removeprefix("file://")) / settings.run_name
-    return experiment / JOURNAL_FILE.format(role=role)
+    return settings.experiment_dir / JOURNAL_FILE.format(role=role)
 
 
 class MLflowTrialCallback(Callback):
