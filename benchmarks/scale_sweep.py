@@ -18,9 +18,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import itertools
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -254,19 +256,23 @@ def _status_callback(path: Path, writer: Callable[[], Any]) -> Any:
             self._next = time.monotonic() + 0.5
             status = {"results": self.results, "finished": self.finished}
             status["pending"] = writer().pending
-            path.write_text(json.dumps(status))
+            staged = path.with_suffix(".tmp")
+            staged.write_text(json.dumps(status))
+            staged.replace(path)  # whole: a reader never sees half a file
 
     return Status()
 
 
-def _slow_writes(seconds: float) -> None:
-    """Make every MLflow write ``seconds`` slower (so records queue up)."""
+def _stall_writes(after: int) -> None:
+    """Let the first ``after`` MLflow ``log_batch`` calls through and hold every later one
+    (an MLflow store that stopped answering), so records stay queued until the driver dies."""
     from mlflow.tracking import MlflowClient
 
-    original = MlflowClient.log_batch
+    original, calls, never = MlflowClient.log_batch, itertools.count(), threading.Event()
 
     def log_batch(self: Any, *args: Any, **kwargs: Any) -> Any:
-        time.sleep(seconds)
+        if next(calls) >= after:
+            never.wait()
         return original(self, *args, **kwargs)
 
     MlflowClient.log_batch = log_batch
@@ -291,8 +297,8 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
         tracking_uri=args.tracking_uri or f"sqlite:///{root}/mlflow.db",
         background=not args.foreground,
     )
-    if args.slow_writes:
-        _slow_writes(args.slow_writes)
+    if args.stall_writes_after is not None:
+        _stall_writes(args.stall_writes_after)
     settings = settings_for(root, case)
     sweep_run = SweepRun(settings)
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -331,7 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracking-uri", help="MLflow store (default: a SQLite file in --root)")
     parser.add_argument("--resume", action="store_true", help="continue the sweep in --root")
     parser.add_argument("--foreground", action="store_true", help="MLflow writes in Tune's thread")
-    parser.add_argument("--slow-writes", type=float, default=0.0, help="seconds added per write")
+    parser.add_argument(
+        "--stall-writes-after", type=int, help="hold every MLflow log_batch after this many"
+    )
     parser.add_argument("--status", type=Path, help="a file to keep the sweep's progress in")
     parser.add_argument("--out", type=Path, help="write the end state here as JSON")
     args = parser.parse_args(argv)

@@ -19,36 +19,41 @@ pytestmark = pytest.mark.slow
 
 DRIVER = Path(__file__).resolve().parents[1] / "benchmarks" / "scale_sweep.py"
 SWEEP = ["--trials", "100", "--concurrency", "10", "--iterations", "4", "--interval", "0.2"]
+STALL_AFTER = 40  # MLflow batches the killed driver writes before its store stops answering
 
 
 def driver(root: Path, *args: str) -> list[str]:
     return [sys.executable, str(DRIVER), "--root", str(root), *SWEEP, *args]
 
 
+def trial_runs(root: Path) -> list:
+    client = open_store(f"sqlite:///{root}/mlflow.db")
+    experiment = client.get_experiment_by_name("motif_tune").experiment_id
+    return client.search_runs([experiment], "tags.`motif_tune.role` = 'trial'", max_results=1000)
+
+
 def steps_in_mlflow(root: Path) -> dict[str, list[int]]:
     """Each trial run's logged steps (of one curve), by trial id."""
     client = open_store(f"sqlite:///{root}/mlflow.db")
-    experiment = client.get_experiment_by_name("motif_tune").experiment_id
-    runs = client.search_runs([experiment], "tags.`motif_tune.role` = 'trial'", max_results=1000)
     return {
         run.data.tags["motif_tune.trial_id"]: sorted(
             m.step for m in client.get_metric_history(run.info.run_id, "time_this_iter_s")
         )
-        for run in runs
+        for run in trial_runs(root)
     }
 
 
 def test_every_result_reaches_mlflow_through_a_kill_while_writes_are_queued(tmp_path):
     root, status = tmp_path / "sweep", tmp_path / "status.json"
     killed = subprocess.Popen(
-        driver(root, "--slow-writes", "0.05", "--status", str(status)),
+        driver(root, "--stall-writes-after", str(STALL_AFTER), "--status", str(status)),
         stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "killed.log").open("w"),
         start_new_session=True,
     )
     deadline = time.time() + 240
     try:
-        while time.time() < deadline:  # kill once trials have ended and writes wait
+        while time.time() < deadline:  # kill once trials have ended and writes are held
             assert killed.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
             state = json.loads(status.read_text()) if status.is_file() else {}
             if state.get("finished", 0) >= 20 and state.get("pending", 0) >= 5:
@@ -82,4 +87,5 @@ def test_every_result_reaches_mlflow_through_a_kill_while_writes_are_queued(tmp_
     last = {t: max(n, handled.get(t, 0)) for t, n in reported.items()}
     wrong = {t: (n, recorded[t]) for t, n in last.items() if recorded[t] != list(range(1, n + 1))}
     assert not wrong
+    assert all(run.data.params for run in trial_runs(root))  # also those the kill left bare
     assert not journal.exists()  # all written: the journal is gone

@@ -246,3 +246,24 @@ def test_a_resumed_sweep_writes_the_steps_a_killed_driver_still_had_queued(isola
     assert steps == {"a1": [1, 2, 3, 4], "b2": [1, 2, 3]}
     assert sweep.client.get_run(runs["b2"]).info.status == "FINISHED"
     assert not resumed.journal.path.exists()  # all written: the journal is gone
+
+
+def test_a_run_created_before_the_kill_without_its_params_gets_them_on_resume(isolated_runs):
+    settings = settings_for(["sweep=smoke", "run_name=bare"])
+    sweep = SweepRun(settings, open_store(settings.tracking.uri))
+    sweep.start()
+    killed = MLflowTrialCallback(sweep)
+    killed.writer = RunWriter(sweep.client, background=False)
+    killed.writer.log = lambda *args, **kwargs: None  # the kill took the queued params
+    running, ended = _trial("a1"), _trial("b2", "TERMINATED")
+    for trial in (running, ended):
+        killed.on_trial_start(0, [running, ended], trial)
+    assert not any(run.data.params for run in sweep.trial_runs().values())
+
+    resumed = MLflowTrialCallback(sweep)
+    resumed.setup()
+    resumed.on_trial_start(0, [running], running)  # restored; the ended one is not restarted
+    resumed.on_experiment_end([running, ended])
+    params = {trial: run.data.params for trial, run in sweep.trial_runs().items()}
+    assert params["a1"] == params["b2"] != {}
+    assert params["a1"]["rollout_fragment_length"] == "17"

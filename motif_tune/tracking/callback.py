@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, RunStatus, RunTag
+from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from ray.tune import Callback
 
@@ -75,15 +75,18 @@ class MLflowTrialCallback(Callback):
         self._last_step: dict[str, int] = {}
         self._metrics: dict[str, MetricSelection] = {}
         self._unwritten: dict[str, list[Step]] = {}  # journal steps of trials with no run yet
+        self._without_params: set[str] = set()  # trials whose run a killed driver left bare
 
     def setup(self, **info: Any) -> None:
         """On resume: find the trials' runs again, the last iteration each recorded, and
         write the journal's steps that MLflow lacks (a killed driver's queue)."""
-        runs = self.sweep_run.child_runs(self.role)
-        self._runs = {trial_id: RunRef(run_id) for trial_id, run_id in runs.items()}
-        for trial_id, run_id in runs.items():
-            history = self.client.get_metric_history(run_id, ITERATION_TIME)
+        runs = self.sweep_run.trial_runs(self.role)
+        self._runs = {trial_id: RunRef(run.info.run_id) for trial_id, run in runs.items()}
+        for trial_id, run in runs.items():
+            history = self.client.get_metric_history(run.info.run_id, ITERATION_TIME)
             self._last_step[trial_id] = max((int(m.step) for m in history), default=0)
+            if not run.data.params:
+                self._without_params.add(trial_id)
         if self.journal is None:
             return
         for trial_id, steps in self.journal.read().items():
@@ -97,6 +100,7 @@ class MLflowTrialCallback(Callback):
         ref = self._runs.get(trial.trial_id)
         if ref is not None:  # restored: from a checkpoint, or from scratch
             self._selection(trial.trial_id).restored()
+            self._write_missing_params(trial)
             self.writer.call(ref, "update_run", status="RUNNING")
             return
         self._create_run(trial)
@@ -113,17 +117,27 @@ class MLflowTrialCallback(Callback):
             TAG_SWEEP: settings.run_name,
             TAG_TRIAL_ID: trial.trial_id,
         }
-        params = trial_params(trial_settings(settings, values), values)
         link = None
         if self.role == "trial":  # the study's trial names its run
             link = partial(link_run, settings.study_storage, settings.run_name, trial.trial_id)
         ref = self.writer.create_run(
-            self.sweep_run.experiment_id, name, tags, param_values(params), on_created=link
+            self.sweep_run.experiment_id, name, tags, self._params(trial), on_created=link
         )
         self._runs[trial.trial_id] = ref
         if trial.trial_id in self._unwritten:
             self._write_steps(trial.trial_id, self._unwritten.pop(trial.trial_id))
         return ref
+
+    def _params(self, trial: Any) -> dict[str, str]:
+        values = {k: v for k, v in dict(trial.config).items() if not k.startswith("__")}
+        return param_values(trial_params(trial_settings(self.sweep_run.settings, values), values))
+
+    def _write_missing_params(self, trial: Any) -> None:
+        """The params of a run created by a driver killed before it wrote them."""
+        if trial.trial_id in self._without_params:
+            self._without_params.discard(trial.trial_id)
+            ref = self._runs[trial.trial_id]
+            self.writer.log(ref, params=[Param(k, v) for k, v in self._params(trial).items()])
 
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
@@ -181,6 +195,8 @@ class MLflowTrialCallback(Callback):
             if run.info.status == "RUNNING"
         }
         for trial_id, ref in list(self._runs.items()):
+            if trial_id in by_id:
+                self._write_missing_params(by_id[trial_id])
             if ref.run_id not in running:
                 continue
             trial = by_id.get(trial_id)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlflow.entities import RunTag
+from mlflow.entities import Run, RunTag
 from mlflow.tracking import MlflowClient
 
 from motif_tune.config import Settings
@@ -210,9 +210,14 @@ class SweepRun:
 
     def child_runs(self, role: str | None = None) -> dict[str, str]:
         """trial id -> child run id, for the trials (of ``role``) this sweep recorded."""
+        return {trial_id: run.info.run_id for trial_id, run in self.trial_runs(role).items()}
+
+    def trial_runs(self, role: str | None = None) -> dict[str, Run]:
+        """trial id -> child run (with its params and last metrics), for the trials (of
+        ``role``) this sweep recorded."""
         runs = child_runs(self.client, self.experiment_id, self.run_id)
         return {
-            r.data.tags[TAG_TRIAL_ID]: r.info.run_id
+            r.data.tags[TAG_TRIAL_ID]: r
             for r in runs
             if TAG_TRIAL_ID in r.data.tags and role in (None, r.data.tags.get(TAG_ROLE))
         }
