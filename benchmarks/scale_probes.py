@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -78,6 +79,7 @@ class ResultClock(Callback):
         self.peak_running = 0
         self.full_at: float | None = None  # when the concurrency was first reached
         self.concurrency = 0
+        self.gate: Path | None = None  # made once the concurrency is reached
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.starts.setdefault(trial.trial_id, time.perf_counter())
@@ -85,6 +87,8 @@ class ResultClock(Callback):
         self.peak_running = max(self.peak_running, self.running)
         if self.full_at is None and self.concurrency and self.running >= self.concurrency:
             self.full_at = time.perf_counter()
+            if self.gate is not None:
+                self.gate.touch()
 
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any

@@ -31,10 +31,6 @@ from typing import Any
 
 STEPS_PER_ITERATION = 1000
 RUN_NAME = "scale"
-# Trials Tune may have waiting for an actor. Tune schedules a new actor for each new
-# trial and drops it when a finished trial's actor is reused instead; on one machine
-# each dropped actor still costs a worker start (about 3 CPU seconds), so few wait here.
-PENDING_TRIALS = 8
 # TPE settings a sweep may run with (``--sampler``): the project's settings they set.
 SAMPLERS: dict[str, list[str]] = {
     "project": [],
@@ -55,6 +51,7 @@ class Case:
     background: bool = True  # MLflow writes off the driver's result path
     sampler: str = "project"  # a key of SAMPLERS
     storage: str = "project"  # the study's: "project" (SQLite), "journal" (a file) or "memory"
+    gate: str | None = None  # a file the first trials wait for (see ``standin.make_standin``)
 
     @property
     def budget_steps(self) -> int:
@@ -119,20 +116,6 @@ def study_storage(kind: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def few_pending_trials() -> Iterator[None]:
-    """At most ``PENDING_TRIALS`` trials waiting for an actor while the block runs."""
-    saved = os.environ.get("TUNE_MAX_PENDING_TRIALS_PG")
-    os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(PENDING_TRIALS)
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("TUNE_MAX_PENDING_TRIALS_PG", None)
-        else:
-            os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = saved
-
-
-@contextlib.contextmanager
 def standin_trainable(case: Case) -> Iterator[None]:
     """The project's Tune set-up with the stand-in in place of the RLlib trainable."""
     from standin import make_standin
@@ -140,8 +123,9 @@ def standin_trainable(case: Case) -> Iterator[None]:
     import motif_tune.run.sweep as sweep_module
 
     original = sweep_module.make_trainable
+    gate = Path(case.gate) if case.gate else None
     sweep_module.make_trainable = lambda settings: make_standin(
-        case.interval_s, STEPS_PER_ITERATION
+        case.interval_s, STEPS_PER_ITERATION, gate=gate
     )
     try:
         yield
@@ -313,8 +297,7 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
                 callbacks.append(_status_callback(args.status, lambda: trial_callback.writer))
             searcher = searcher_for(settings, sweep_run.run_id)
             tuner = new_tuner(settings, case, searcher, callbacks)
-        with few_pending_trials():
-            results = tuner.fit()
+        results = tuner.fit()
         summary = summarise_sweep(settings, results, sweep_run)
         sweep_run.finish("FINISHED")
     finally:

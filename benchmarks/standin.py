@@ -37,8 +37,19 @@ def quality(values: dict[str, Any]) -> float:
     return math.exp(-distance / 2)
 
 
-def make_standin(interval_s: float, steps_per_iteration: int, cpus: float = 0.01) -> Any:
-    """A Tune trainable (with its resource request) that reports every ``interval_s``."""
+def make_standin(
+    interval_s: float,
+    steps_per_iteration: int,
+    cpus: float = 0.01,
+    gate: Path | None = None,
+    gate_timeout_s: float = 600.0,
+) -> Any:
+    """A Tune trainable (with its resource request) that reports every ``interval_s``.
+
+    With a ``gate`` file, a trial's first iteration also waits until the file exists
+    (at most ``gate_timeout_s``): the driver makes it once all its trials run, so a
+    sweep starts its measured part with every slot's actor started.
+    """
     import ray.cloudpickle
     from ray import tune
     from ray.tune import Trainable
@@ -54,6 +65,8 @@ def make_standin(interval_s: float, steps_per_iteration: int, cpus: float = 0.01
             self._steps = 0
 
         def step(self) -> dict:
+            if gate is not None and self.iteration == 0:
+                _wait_for(gate, gate_timeout_s)
             time.sleep(interval_s)
             self._steps += steps_per_iteration
             return standin_result(
@@ -71,6 +84,12 @@ def make_standin(interval_s: float, steps_per_iteration: int, cpus: float = 0.01
             return True
 
     return tune.with_resources(StandInTrial, {"cpu": cpus})
+
+
+def _wait_for(path: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def standin_result(
