@@ -2,7 +2,7 @@
 against a hand-written Tune script, where the time goes, how busy the CPUs are over
 a default sweep, and peak memory.
 
-    python benchmarks/bench_startup.py [--quick] [--rounds 3] [--before REV | --before none]
+    python benchmarks/bench_startup.py [--quick] [--rounds 5] [--before REV | --before none]
         [--cpu-env-steps N]
 
 1. First result and whole sweep, side by side. Each round runs, in turn (the
@@ -58,7 +58,7 @@ from benchlib import (
 )
 
 BEFORE_REVISION = "e4a46b9"  # the revision the "before" figures run
-FULL = {"rounds": 3, "before": BEFORE_REVISION, "cpu_trials": 6, "cpu_env_steps": None}
+FULL = {"rounds": 5, "before": BEFORE_REVISION, "cpu_trials": 6, "cpu_env_steps": None}
 QUICK = {"rounds": 1, "before": None, "cpu_trials": 2, "cpu_env_steps": 2048, "quick": True}
 # The smoke sweep's two trials, (rollout_fragment_length, train_batch_size): the
 # baseline (the composed config's own values) and the sampler's first proposal.
