@@ -267,3 +267,21 @@ def test_a_run_created_before_the_kill_without_its_params_gets_them_on_resume(is
     params = {trial: run.data.params for trial, run in sweep.trial_runs().items()}
     assert params["a1"] == params["b2"] != {}
     assert params["a1"]["rollout_fragment_length"] == "17"
+
+
+def test_the_run_of_a_trial_tune_lost_with_the_kill_is_removed_even_when_it_ended(isolated_runs):
+    settings = settings_for(["sweep=smoke", "run_name=lost"])
+    sweep = SweepRun(settings, open_store(settings.tracking.uri))
+    sweep.start()
+    killed = MLflowTrialCallback(sweep, background=False)
+    kept, lost = _trial("a1"), _trial("x9", "TERMINATED")
+    for trial in (kept, lost):  # x9 ended after Tune last saved its experiment state
+        killed.on_trial_start(0, [kept, lost], trial)
+        killed.on_trial_result(0, [trial], trial, _result(1))
+    killed.on_trial_complete(0, [kept, lost], lost)
+
+    resumed = MLflowTrialCallback(sweep)
+    resumed.setup()
+    resumed.on_trial_start(0, [kept], kept)
+    resumed.on_experiment_end([kept])  # the resumed sweep never heard of x9
+    assert set(sweep.trial_runs()) == {"a1"}

@@ -181,9 +181,10 @@ class MLflowTrialCallback(Callback):
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         """Write everything queued, then settle runs a killed driver left behind.
 
-        A trial Tune itself lost (started just before the kill, never saved in its
-        experiment state) was run afresh by the resumed sweep: its old run is
-        deleted. A trial that ended just before the kill, whose end the run never
+        A trial Tune itself lost (started, or even ended, after Tune last saved its
+        experiment state) is no part of the resumed sweep, which ran another in
+        its place: its run is deleted (MLflow keeps a deleted run until it is
+        purged). A trial that ended just before the kill, whose end the run never
         heard of, is ended now as Tune recorded it; one whose run was never
         created gets it now, with its steps from the journal.
         """
@@ -195,16 +196,16 @@ class MLflowTrialCallback(Callback):
             if run.info.status == "RUNNING"
         }
         for trial_id, ref in list(self._runs.items()):
-            if trial_id in by_id:
-                self._write_missing_params(by_id[trial_id])
-            if ref.run_id not in running:
-                continue
             trial = by_id.get(trial_id)
             if trial is None:
                 self.writer.call(ref, "delete_run")
                 del self._runs[trial_id]
                 log.info("Removed the run of trial %s, which the resumed sweep replaced.", trial_id)
-            elif trial.status == "TERMINATED":
+                continue
+            self._write_missing_params(trial)
+            if ref.run_id not in running:
+                continue
+            if trial.status == "TERMINATED":
                 self.on_trial_complete(0, trials, trial)
             elif trial.status == "ERROR":
                 self.on_trial_error(0, trials, trial)
