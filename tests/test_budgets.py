@@ -44,12 +44,25 @@ def test_asha_rungs_count_env_steps_and_match_the_budgets_milestones():
         (["sweep.budget.env_steps=4096"], STEPS, 4096),
         (["sweep.budget.time_s=90"], "time_total_s", 90),  # replaces the file's unit
         (["sweep.budget.iterations=12"], "training_iteration", 12),
+        (["sweep.budget={time_s: 90}"], "time_total_s", 90),  # whole, not merged
+        (["sweep.budget={iterations: 12}"], "training_iteration", 12),
+        (["sweep.budget.time_s=30", "sweep.budget={env_steps: 4096}"], STEPS, 4096),
     ],
 )
 def test_the_budget_sets_the_stop_rule_and_the_schedulers_unit(overrides, key, amount):
     settings = settings_for(["sweep=default", *overrides])
     assert trial_budget(settings).stop_rule() == {key: amount}
     assert make_scheduler(settings)._time_attr == key
+
+
+def test_a_budget_states_amounts_in_its_own_unit():
+    """As the console's trial events and the summary print them."""
+    assert (
+        trial_budget(settings_for(["sweep.budget={time_s: 90}"])).describe() == "90 s of training"
+    )
+    default = trial_budget(settings_for(["sweep=default"]))
+    assert default.describe() == "20,000 env steps"
+    assert default.describe(1024) == "1,024 env steps"
 
 
 def test_a_budget_below_the_grace_period_turns_early_stopping_off_with_a_notice():

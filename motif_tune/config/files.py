@@ -60,19 +60,33 @@ def with_free_form_keys(overrides: Sequence[str]) -> list[str]:
     ``stop.time_total_s=60`` (any result key is a stop rule), a key a sweep file
     leaves at its default (``sweep.verify.seeds=2``) or a free-form
     ``env.env_config`` key need no ``+``; unknown keys still reach the schema's
-    one-sentence refusal. A budget unit given on the command line replaces the
-    sweep file's (``sweep.budget.time_s=60`` on a sweep budgeted in env steps).
+    one-sentence refusal. A budget given on the command line replaces the sweep
+    file's, by its unit (``sweep.budget.time_s=60`` on a sweep budgeted in env
+    steps) or whole (``sweep.budget={time_s: 60}``, which Hydra alone would merge
+    into the file's budget).
     """
-    result = [
-        f"++{o}" if _is_plain_override(o) and is_setting(o.split("=")[0]) else o for o in overrides
-    ]
     keys = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
-    if keys & _BUDGET_KEYS:
-        result += [f"++{key}=null" for key in sorted(_BUDGET_KEYS - keys)]
+    unit_nulls = (
+        [f"++{key}=null" for key in sorted(_BUDGET_KEYS - keys)] if keys & _BUDGET_KEYS else []
+    )
+    result: list[str] = []
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key in _BUDGET_KEYS:  # the units not given cleared, before the first one given
+            result, unit_nulls = result + unit_nulls, []
+        if _sets_whole_budget(override):  # every unit cleared, then the user's budget
+            result += [f"++{unit}=null" for unit in sorted(_BUDGET_KEYS)]
+        plain = _is_plain_override(override) and is_setting(key)
+        result.append(f"++{override}" if plain else override)
     return result
 
 
 _BUDGET_KEYS = {f"sweep.budget.{unit}" for unit in BUDGET_UNITS}
+
+
+def _sets_whole_budget(override: str) -> bool:
+    key, sep, _ = override.partition("=")
+    return bool(sep) and not key.startswith("~") and key.lstrip("+") == "sweep.budget"
 
 
 def _is_plain_override(override: str) -> bool:

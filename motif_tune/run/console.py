@@ -96,7 +96,7 @@ class SweepConsole(Callback):
         row.status = "finished" if row.spent >= self.budget.amount else "stopped early"
         self._event(
             f"{self.title}: trial {row.trial_id} {row.status}: objective {fmt(row.objective)} "
-            f"after {self._spent(row.spent)}; {short_values(row.values)}"
+            f"after {self.budget.describe(row.spent)}; {short_values(row.values)}"
         )
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -143,7 +143,7 @@ class SweepConsole(Callback):
         eta = f", about {_duration(elapsed / share - elapsed)} left" if 0.02 < share < 1 else ""
         return (
             f"{self.title}: {done}/{self.planned} trials done, {running} running; "
-            f"{share:.0%} of the budget ({self._spent(total)}) used; "
+            f"{share:.0%} of the budget ({self.budget.describe(total)}) used; "
             f"{_duration(elapsed)} elapsed{eta}"
         )
 
@@ -169,9 +169,6 @@ class SweepConsole(Callback):
             cells = [fmt(row.values.get(name)) for name in names]
             table.add_row(row.trial_id, *cells, fmt(row.objective), f"{row.spent:,.0f}", row.status)
         return table
-
-    def _spent(self, amount: float) -> str:
-        return f"{amount:,.0f} {self.budget.unit.replace('_', ' ')}"
 
     def _refresh(self) -> None:
         if self._display is not None:

@@ -54,9 +54,10 @@ class Budget:
     def grace_period(self) -> float:
         return self.milestones[0]
 
-    def describe(self) -> str:
+    def describe(self, amount: float | None = None) -> str:
+        """``amount`` (by default the budget's own) in its unit: '8 s of training'."""
         names = {"env_steps": "env steps", "time_s": "s of training", "iterations": "iterations"}
-        return f"{self.amount:,.0f} {names[self.unit]}"
+        return f"{self.amount if amount is None else amount:,.0f} {names[self.unit]}"
 
     def stop_rule(self) -> dict[str, float]:
         return {self.result_key: self.amount}
