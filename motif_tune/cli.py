@@ -251,6 +251,11 @@ def _main(argv: list[str]) -> int:
         if code == EXIT_FAILED and not _Run.started:
             return EXIT_BAD_INPUT  # Hydra refused an override or a config name
         return code
+    except ValueError as err:  # Hydra's refusal of its own flags (`-m` with `--cfg`, …)
+        if _Run.started:
+            raise
+        _say(f"{PROG}: error: {err}.", sys.stderr)
+        return EXIT_BAD_INPUT
     finally:
         sys.argv = saved_argv
     return EXIT_OK

@@ -69,6 +69,7 @@ CASES = [
     (["tracking.metric=all"], "did you mean tracking.metrics"),
     (["tracking.metrics=some"], "tracking.metrics"),
     (["stop.training_iteration=-1"], "stop.training_iteration must be > 0, got -1"),
+    (["-m", "--cfg", "job"], "Only one of --run, --multirun, --cfg"),  # Hydra's flags
 ]
 
 
@@ -87,7 +88,12 @@ def test_bad_input_exits_2_with_one_sentence(argv, message, capsys, isolated_run
 
 @pytest.mark.parametrize(
     "argv",
-    [["sweep", "sweep=nope"], ["sweep", "env.env_config.num_motifs=1"], ["sweep", "+x.y=1"]],
+    [
+        ["sweep", "sweep=nope"],
+        ["sweep", "env.env_config.num_motifs=1"],
+        ["sweep", "+x.y=1"],
+        ["sweep", "-m", "--cfg", "job"],
+    ],
 )
 def test_the_real_program_prints_no_traceback(argv, isolated_runs):
     proc = subprocess.run(
