@@ -17,6 +17,7 @@ import pytest
 from optuna.trial import TrialState
 
 from motif_tune.errors import ConfigError
+from motif_tune.results import OBJECTIVE
 from motif_tune.search import SearchSpace
 from motif_tune.search.params import baseline_values
 from motif_tune.search.schedulers import make_searcher
@@ -34,6 +35,7 @@ from motif_tune.search.study import (
 from tests.conftest import cli, runs_by_role, settings_for
 
 SMOKE = ["sweep=smoke"]
+STEPS = "num_env_steps_sampled_lifetime"
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -114,6 +116,29 @@ def test_warm_trials_put_tpe_to_work_right_after_the_baseline(isolated_runs):
     warm = optuna.load_study(study_name="warm", storage=settings_for(SMOKE).study_storage)
     assert [t.user_attrs.get(ATTR_WARM_FROM) for t in warm.trials[:4]] == ["earlier"] * 4
     assert warm.trials[4].user_attrs[ATTR_TUNE_TRIAL] == "trial0"  # the baseline comes next
+
+
+def test_a_warm_start_does_not_repeat_the_random_proposals_of_its_source(isolated_runs):
+    """The same sweep.seed would draw the same random points the earlier sweep tried
+    (the default sweep's space: the smoke sweep's holds few points, which chance repeats)."""
+
+    def proposals(run_name: str, *overrides: str) -> list[dict]:
+        settings = settings_for(
+            ["sweep=default", "sweep.searcher=random", f"run_name={run_name}", *overrides]
+        )
+        space = SearchSpace(settings)
+        searcher = make_searcher(settings, space, space.resolve(baseline_values(settings)))
+        points = []
+        for i in range(4):
+            points.append(searcher.suggest(f"trial{i}"))
+            searcher.on_trial_complete(f"trial{i}", {OBJECTIVE: 0.1 * i, STEPS: 512})
+        return points[1:]  # after the baseline
+
+    earlier = proposals("earlier")
+    assert proposals("cold") == earlier  # same seed, same points: reproducible
+    warm = proposals("warm", "sweep.warm_start=earlier")
+    assert not [point for point in warm if point in earlier]
+    assert proposals("warm-again", "sweep.warm_start=earlier") == warm  # and reproducible
 
 
 def test_trials_a_killed_driver_left_running_are_settled(isolated_runs):

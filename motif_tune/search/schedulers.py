@@ -6,6 +6,8 @@ rungs count the budget's own unit (env steps, seconds or iterations).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -42,13 +44,14 @@ def make_searcher(
     # The baseline may lie outside the searched ranges: it is proposed on purpose.
     warnings.filterwarnings("ignore", "Fixed parameter .* out of range", UserWarning)
     sweep = settings.sweep
+    seed = sampler_seed(settings)
     if sweep.searcher == "random":
-        sampler = optuna.samplers.RandomSampler(seed=sweep.seed)
+        sampler = optuna.samplers.RandomSampler(seed=seed)
     else:
         # Optuna's default of 10 random trials first would leave a 10-trial sweep
         # entirely random; constant_liar keeps concurrent trials from piling up.
         sampler = optuna.samplers.TPESampler(
-            seed=sweep.seed,
+            seed=seed,
             n_startup_trials=sweep.startup_trials,
             n_ei_candidates=sweep.n_ei_candidates,
             constant_liar=True,
@@ -66,6 +69,18 @@ def make_searcher(
         study_attrs=study_attrs(settings, parent_run_id),
         warm_trials=warm_start_trials(settings),
     )
+
+
+def sampler_seed(settings: Settings) -> int:
+    """``sweep.seed``; for a warm start, that seed mixed with the names of the studies it
+    starts from. The same seed would draw the random proposals the earlier sweep already
+    tried (with the random searcher, or before TPE has enough trials); the mix is
+    reproducible: the same command proposes the same points again."""
+    sweep = settings.sweep
+    if not sweep.warm_start:
+        return sweep.seed
+    mixed = hashlib.sha256(json.dumps([sweep.seed, *sweep.warm_start]).encode()).digest()
+    return int.from_bytes(mixed[:4], "big")
 
 
 def make_scheduler(settings: Settings) -> TrialScheduler:
