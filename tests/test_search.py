@@ -10,7 +10,7 @@ from motif_tune.rllib.builder import build_algorithm_config
 from motif_tune.rllib.checks import batch_is_consistent
 from motif_tune.run.ray_session import local_cpus
 from motif_tune.run.resources import check_sweep_fits, fits, local_cluster, needs_of
-from motif_tune.search.params import trial_settings
+from motif_tune.search.params import searched_values, trial_settings
 from motif_tune.search.space import SearchSpace, snap_batch
 from tests.conftest import settings_for
 
@@ -129,3 +129,9 @@ def test_a_fragment_range_above_the_batch_range_is_refused():
 )
 def test_snap_batch(requested, unit, low, high, expected):
     assert snap_batch(requested, unit, low, high) == expected
+
+
+def test_a_trials_searched_values_leave_out_the_keys_tune_adds():
+    config = {"train_batch_size": 512, "seed": 2, "__trial_index__": 3}
+    assert searched_values(config) == {"train_batch_size": 512, "seed": 2}
+    assert searched_values(None) == {}

@@ -20,7 +20,7 @@ from ray.tune import Callback
 
 from motif_tune.results import OBJECTIVE, fmt, is_number, one_line
 from motif_tune.search.budget import Budget
-from motif_tune.search.params import short_name, short_values
+from motif_tune.search.params import searched_values, short_name, short_values
 
 _LEADERS = 8  # trials shown in the live table
 
@@ -71,7 +71,7 @@ class SweepConsole(Callback):
             self._display.start()
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        values = {k: v for k, v in dict(trial.config or {}).items() if not k.startswith("__")}
+        values = searched_values(trial.config)
         row = self.rows.setdefault(trial.trial_id, _Row(trial.trial_id, values))
         row.status = "running"
         self._refresh()

@@ -28,7 +28,7 @@ from motif_tune.results import OBJECTIVE, is_number, nested_get
 from motif_tune.rllib.algorithm import RLLIB_METADATA
 from motif_tune.rllib.builder import algorithm_class, build_algorithm_config, evaluate_on_demand
 from motif_tune.search.budget import Budget, trial_budget
-from motif_tune.search.params import trial_settings
+from motif_tune.search.params import searched_values, trial_settings
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +91,13 @@ def make_trainable(base: Settings) -> type:
         @classmethod
         def default_resource_request(cls, config: Any):
             try:
-                algo_config = trial_config(base, _values(config))
+                algo_config = trial_config(base, searched_values(config))
             except Exception:  # the trial itself reports the error, not Tune's controller
                 algo_config = build_algorithm_config(base)
             return algo_cls.default_resource_request(algo_config.to_dict())
 
         def __init__(self, config: Any = None, **kwargs: Any) -> None:
-            self._searched = _values(config)
+            self._searched = searched_values(config)
             self._scorer = Scorer(base, budget)
             super().__init__(config=trial_config(base, self._searched), **kwargs)
 
@@ -161,10 +161,6 @@ def _log_env_faults(result: dict) -> None:
             result.get("training_iteration"),
             faults,
         )
-
-
-def _values(config: Any) -> dict[str, Any]:
-    return {k: v for k, v in dict(config or {}).items() if not k.startswith("__")}
 
 
 def _node_id() -> str:

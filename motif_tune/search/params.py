@@ -46,6 +46,12 @@ SHORT_NAMES = {
 _BUILDER_PATHS = ("algo.training.", "scaling.env_runners.", "scaling.learners.")
 
 
+def searched_values(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A trial's searched values (and its seed): its Tune config less the keys Tune
+    adds itself, which start with ``__`` (``__trial_index__``)."""
+    return {k: v for k, v in dict(config or {}).items() if not k.startswith("__")}
+
+
 def param_path(name: str, spec: ParamSpec | None = None) -> str:
     """The config path a searched name sets (the spec's own path, an alias, or the name)."""
     if spec is not None and spec.path:

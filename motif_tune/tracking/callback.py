@@ -23,7 +23,7 @@ from ray.tune import Callback
 
 from motif_tune.config import Settings
 from motif_tune.search.budget import trial_budget
-from motif_tune.search.params import short_values, trial_settings
+from motif_tune.search.params import searched_values, short_values, trial_settings
 from motif_tune.search.study import link_run
 from motif_tune.tracking.journal import Journal, Step
 from motif_tune.tracking.metrics import ITERATION_TIME, MetricSelection, metric_selection
@@ -107,7 +107,7 @@ class MLflowTrialCallback(Callback):
 
     def _create_run(self, trial: Any) -> RunRef:
         settings = self.sweep_run.settings
-        values = {k: v for k, v in dict(trial.config).items() if not k.startswith("__")}
+        values = searched_values(trial.config)
         prefix = "t" if self.role == "trial" else "v"
         name = f"{prefix}{len(self._runs) + 1:02d} {short_values(values)}".strip()
         tags = {k: v for k, v in run_tags(settings, self.role).items() if k != MLFLOW_RUN_NAME}
@@ -129,7 +129,7 @@ class MLflowTrialCallback(Callback):
         return ref
 
     def _params(self, trial: Any) -> dict[str, str]:
-        values = {k: v for k, v in dict(trial.config).items() if not k.startswith("__")}
+        values = searched_values(trial.config)
         return param_values(trial_params(trial_settings(self.sweep_run.settings, values), values))
 
     def _write_missing_params(self, trial: Any) -> None:
