@@ -11,7 +11,10 @@ a default sweep, and peak memory.
    rollout fragment lengths and batches, stopped at the same env steps, a greedy
    evaluation of as many episodes every iteration) with ``MLflowLoggerCallback``;
    the same script without any tracking; and, with ``--before REV``, motif-tune
-   as of that revision (``git archive``, put first on ``PYTHONPATH``). "First
+   as of that revision (``git archive``, put first on ``PYTHONPATH``). The arms
+   that track write to stores made beforehand (their tables, no runs), as every
+   sweep but a machine's first does; ``motif-tune sweep sweep=smoke`` runs once
+   more on a new store, which it creates, as the first sweep does. "First
    result" is the first line of any trial's ``result.json``; "whole sweep" is
    launch to exit. Ratios are per round, then the median.
 2. Where the time goes: the ``fit_timer`` hook (``MOTIF_BENCH_PHASES``) stamps the
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -75,8 +79,29 @@ class Arm:
 
 
 MOTIF = Arm("motif_tune", "motif-tune")
+NEW_STORE = Arm("new_store", "motif-tune, new store")
 PLAIN = Arm("plain", "plain script")
 UNTRACKED = Arm("untracked", "plain script, no tracking")
+# The MLflow (and Optuna) stores of the arms that track: made once with their tables,
+# copied into each run's folder; the new-store arm starts without one.
+MOTIF_STORES = ("mlflow.db", "optuna.db")
+PLAIN_STORE = "store/mlflow.db"
+_MAKE_STORES = """
+import sys
+import mlflow
+from hydra import compose, initialize_config_dir
+from motif_tune.config import load_settings
+from motif_tune.config.files import config_dir, register_sweeps
+from motif_tune.search.study import open_storage
+from motif_tune.tracking.store import open_store
+
+register_sweeps()
+with initialize_config_dir(str(config_dir()), version_base="1.3"):
+    settings = load_settings(compose("config", overrides=["sweep=smoke"]), "sweep")
+open_store(settings.tracking.uri)
+open_storage(settings.study_storage)
+mlflow.MlflowClient(tracking_uri="sqlite:///" + sys.argv[1]).search_experiments()
+"""
 
 
 def _before_arm(revision: str) -> Arm:
@@ -123,9 +148,30 @@ def _first_result(experiment: Path) -> Any:
     return seen
 
 
+def _make_stores(root: Path) -> Path:
+    """A folder with the stores of the arms that track, their tables made, no runs."""
+    folder = root / "stores"
+    (folder / PLAIN_STORE).parent.mkdir(parents=True)
+    subprocess.run(
+        [PYTHON, "-c", _MAKE_STORES, str(folder / PLAIN_STORE)],
+        env=child_env(folder, ray_token=False),
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
+    return folder
+
+
+def _copy_stores(arm: Arm, stores: Path, home: Path) -> None:
+    names = {MOTIF.key: MOTIF_STORES, "before": MOTIF_STORES, PLAIN.key: (PLAIN_STORE,)}
+    for name in names.get(arm.key, ()):
+        (home / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(stores / name, home / name)
+
+
 def _command(arm: Arm, home: Path, run_name: str) -> tuple[list[str], Path]:
     """The command line of one arm, and the Tune experiment folder it writes."""
-    if arm.key in (MOTIF.key, "before"):
+    if arm.key in (MOTIF.key, NEW_STORE.key, "before"):
         command = [PYTHON, "-m", "motif_tune", "sweep", "sweep=smoke", f"run_name={run_name}"]
         return command, home / "ray_results" / run_name
     command = [
@@ -150,21 +196,24 @@ def _trial_pairs(experiment: Path) -> set[tuple[int, int]]:
     return pairs
 
 
-def _measured(arm: Arm, index: int, root: Path, before_tree: Path | None) -> dict[str, Any]:
+def _measured(
+    arm: Arm, index: int, root: Path, before_tree: Path | None, stores: Path
+) -> dict[str, Any]:
     """One run; a run that fails (on a shared machine Ray's own start can time out) is
     made once more, and the row says so."""
     try:
-        return _one_run(arm, index, root, before_tree)
+        return _one_run(arm, index, root, before_tree, stores)
     except RuntimeError as err:
         log(f"  {arm.label}: {str(err).splitlines()[0]}; once more")
-        return {**_one_run(arm, index, root, before_tree, attempt=2), "attempts": 2}
+        return {**_one_run(arm, index, root, before_tree, stores, attempt=2), "attempts": 2}
 
 
 def _one_run(
-    arm: Arm, index: int, root: Path, before_tree: Path | None, attempt: int = 1
+    arm: Arm, index: int, root: Path, before_tree: Path | None, stores: Path, attempt: int = 1
 ) -> dict[str, Any]:
     home = root / f"{arm.key}-{index}-{attempt}"
     home.mkdir(parents=True)
+    _copy_stores(arm, stores, home)
     fit_times, phases = home / "fit_times.jsonl", home / "phases.jsonl"
     command, experiment = _command(arm, home, f"startup-{index}")
     tree = [before_tree] if arm.key == "before" and before_tree is not None else []
@@ -185,7 +234,9 @@ def _one_run(
         fit_times=fit_times,
     )
     require_ok(run, f"{arm.label} (round {index + 1})")
-    if arm.key in (MOTIF.key, "before") and _trial_pairs(experiment) != set(SMOKE_TRIALS):
+    if arm.key in (MOTIF.key, NEW_STORE.key, "before") and (
+        _trial_pairs(experiment) != set(SMOKE_TRIALS)
+    ):
         raise RuntimeError(
             f"{arm.label} ran the trials {sorted(_trial_pairs(experiment))}, not "
             f"{sorted(SMOKE_TRIALS)}: the plain script would not run the same ones."
@@ -366,13 +417,14 @@ def run(
     """``rounds`` rounds of the arms side by side, the CPU runs, and the memory run."""
     with scratch("startup") as root:
         before_tree = _export(before, root) if before else None
-        arms = [MOTIF, PLAIN, UNTRACKED] + ([_before_arm(before)] if before else [])
+        stores = _make_stores(root)
+        arms = [MOTIF, NEW_STORE, PLAIN, UNTRACKED] + ([_before_arm(before)] if before else [])
         runs = []
         for index in range(rounds):
             log(f"startup: round {index + 1}/{rounds}")
             shift = index % len(arms)
             for arm in arms[shift:] + arms[:shift]:
-                runs.append(_measured(arm, index, root, before_tree))
+                runs.append(_measured(arm, index, root, before_tree, stores))
         log("startup: CPUs busy over a default sweep")
         cpu_arms = ([_before_arm(before)] if before else []) + [MOTIF]
         cpu = [
@@ -410,7 +462,7 @@ def _summarise(
     ratios = []
     for number, arms_run in sorted(by_round.items()):
         row: dict[str, Any] = {"round": number}
-        for key in [MOTIF.key] + (["before"] if before else []):
+        for key in [MOTIF.key, NEW_STORE.key] + (["before"] if before else []):
             mine = arms_run[key]
             row[f"{key}_first_vs_plain"] = _ratio(
                 mine["first_result"], arms_run[PLAIN.key]["first_result"]
@@ -486,7 +538,10 @@ def markdown(results: dict[str, Any]) -> str:
         "iteration, with `MLflowLoggerCallback` and without any tracking"
         + (f", and against motif-tune @{setup['before']}" if setup["before"] else "")
         + f"; {setup['rounds']} rounds, the arms' order rotating from round to round. "
-        "Load average (1 min) at each launch in brackets.",
+        "The arms that track write to stores made beforehand (their tables, no runs), as "
+        "every sweep but a machine's first does; the new-store arm creates its MLflow and "
+        "Optuna stores, as the first sweep does. Load average (1 min) at each launch in "
+        "brackets.",
         "",
     ]
     headers = ["round", *[f"{a.label}: first result s" for a in arms]]
@@ -510,7 +565,8 @@ def markdown(results: dict[str, Any]) -> str:
 
     ratio_headers = ["round"]
     ratio_names = []
-    for key in [MOTIF.key] + (["before"] if setup["before"] else []):
+    compared = [MOTIF.key] + ([NEW_STORE.key] if NEW_STORE.key in label else [])
+    for key in compared + (["before"] if setup["before"] else []):
         for suffix, text in (
             ("first_vs_plain", "first result / plain"),
             ("first_vs_untracked", "first result / plain, no tracking"),
@@ -596,7 +652,14 @@ def headline(results: dict[str, Any]) -> str:
         f"{ratios['motif_tune_first_vs_plain']:.2f}x the plain Tune script's "
         f"({ratios['motif_tune_first_vs_untracked']:.2f}x without tracking); whole smoke "
         f"sweep {ratios['motif_tune_wall_vs_untracked']:.2f}x the plain script without "
-        f"tracking (medians of {setup['rounds']} rounds){busy}"
+        f"tracking"
+        + (
+            f" ({ratios['new_store_wall_vs_untracked']:.2f}x for a first sweep, which "
+            "creates its store)"
+            if "new_store_wall_vs_untracked" in ratios
+            else ""
+        )
+        + f" (medians of {setup['rounds']} rounds){busy}"
         + (
             f"; peak memory of a two-trial sweep {results['max_peak_pss_mb']:,.0f} MB PSS "
             f"({results['max_peak_rss_mb']:,.0f} MB RSS)."
