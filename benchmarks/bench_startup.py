@@ -82,6 +82,8 @@ MOTIF = Arm("motif_tune", "motif-tune")
 NEW_STORE = Arm("new_store", "motif-tune, new store")
 PLAIN = Arm("plain", "plain script")
 UNTRACKED = Arm("untracked", "plain script, no tracking")
+# The arms that run motif-tune (the smoke sweep), the --before revision's too.
+MOTIF_ARMS = (MOTIF.key, NEW_STORE.key, "before")
 # The MLflow (and Optuna) stores of the arms that track: made once with their tables,
 # copied into each run's folder; the new-store arm starts without one.
 MOTIF_STORES = ("mlflow.db", "optuna.db")
@@ -171,7 +173,7 @@ def _copy_stores(arm: Arm, stores: Path, home: Path) -> None:
 
 def _command(arm: Arm, home: Path, run_name: str) -> tuple[list[str], Path]:
     """The command line of one arm, and the Tune experiment folder it writes."""
-    if arm.key in (MOTIF.key, NEW_STORE.key, "before"):
+    if arm.key in MOTIF_ARMS:
         command = [PYTHON, "-m", "motif_tune", "sweep", "sweep=smoke", f"run_name={run_name}"]
         return command, home / "ray_results" / run_name
     command = [
@@ -234,9 +236,7 @@ def _one_run(
         fit_times=fit_times,
     )
     require_ok(run, f"{arm.label} (round {index + 1})")
-    if arm.key in (MOTIF.key, NEW_STORE.key, "before") and (
-        _trial_pairs(experiment) != set(SMOKE_TRIALS)
-    ):
+    if arm.key in MOTIF_ARMS and _trial_pairs(experiment) != set(SMOKE_TRIALS):
         raise RuntimeError(
             f"{arm.label} ran the trials {sorted(_trial_pairs(experiment))}, not "
             f"{sorted(SMOKE_TRIALS)}: the plain script would not run the same ones."

@@ -74,7 +74,8 @@ def with_free_form_keys(overrides: Sequence[str]) -> list[str]:
         key = override.split("=", 1)[0].lstrip("+~")
         if key in _BUDGET_KEYS:  # the units not given cleared, before the first one given
             result, unit_nulls = result + unit_nulls, []
-        if _sets_whole_budget(override):  # every unit cleared, then the user's budget
+        # A whole budget: every unit cleared, then the user's (Hydra would merge it).
+        if key == "sweep.budget" and not override.startswith("~"):
             result += [f"++{unit}=null" for unit in sorted(_BUDGET_KEYS)]
         plain = _is_plain_override(override) and is_setting(key)
         result.append(f"++{override}" if plain else override)
@@ -82,11 +83,6 @@ def with_free_form_keys(overrides: Sequence[str]) -> list[str]:
 
 
 _BUDGET_KEYS = {f"sweep.budget.{unit}" for unit in BUDGET_UNITS}
-
-
-def _sets_whole_budget(override: str) -> bool:
-    key, sep, _ = override.partition("=")
-    return bool(sep) and not key.startswith("~") and key.lstrip("+") == "sweep.budget"
 
 
 def _is_plain_override(override: str) -> bool:
