@@ -133,3 +133,28 @@ def test_a_joblib_multirun_runs_its_sweeps_side_by_side_sharing_the_cores(isolat
     assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)
     assert len({p.info.run_name for p in parents}) == 2  # started in the same second, named apart
     assert len(runs_by_role(isolated_runs, "trial")) == 4
+
+
+def test_a_registered_model_another_sweep_created_meanwhile_is_used(isolated_runs):
+    """Two sweeps ending together both find the model missing; the second create is fine."""
+    from types import SimpleNamespace
+
+    from mlflow.exceptions import MlflowException
+
+    from motif_tune.tracking.store import open_store
+    from motif_tune.tracking.sweep_run import SweepRun
+
+    client = open_store(f"sqlite:///{isolated_runs}/mlflow.db")
+    client.create_registered_model("champions")  # by the other sweep, after our look
+
+    def not_found(name: str, **_: object):
+        raise MlflowException(f"{name} not found", error_code="RESOURCE_DOES_NOT_EXIST")
+
+    racing = SimpleNamespace(
+        get_registered_model=not_found, create_registered_model=client.create_registered_model
+    )
+    SweepRun._ensure_registered_model(SimpleNamespace(client=racing), "champions")
+    assert [m.name for m in client.search_registered_models()] == ["champions"]
+    with pytest.raises(MlflowException, match="not found"):  # other errors still surface
+        racing.create_registered_model = not_found
+        SweepRun._ensure_registered_model(SimpleNamespace(client=racing), "champions")

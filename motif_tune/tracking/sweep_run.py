@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow.entities import Run, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from motif_tune.config import Settings
@@ -116,12 +117,7 @@ class SweepRun:
         registered instead.
         """
         run_id = self.child_runs()[trial_id]
-        try:
-            self.client.get_registered_model(model_name)
-        except Exception:
-            self.client.create_registered_model(
-                model_name, description="Best RLlib checkpoints of motif-tune sweeps."
-            )
+        self._ensure_registered_model(model_name)
         source, model_id = self._policy_model(trial_id, run_id)
         # A SQLite registry resolves a ``models:/m-...`` source with the global tracking URI.
         with tracking_uri_set(self.settings.tracking.uri):
@@ -141,6 +137,22 @@ class SweepRun:
         self.client.set_registered_model_alias(model_name, "champion", version.version)
         self.client.set_tag(self.run_id, "registered_model", f"{model_name}/{version.version}")
         return str(version.version)
+
+    def _ensure_registered_model(self, model_name: str) -> None:
+        """The registered model, created unless it exists; sweeps ending at once may
+        both find it missing, and the one that creates it second is not an error."""
+        try:
+            self.client.get_registered_model(model_name)
+            return
+        except MlflowException:
+            pass
+        try:
+            self.client.create_registered_model(
+                model_name, description="Best RLlib checkpoints of motif-tune sweeps."
+            )
+        except MlflowException as err:
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
 
     def _policy_model(self, trial_id: str, run_id: str) -> tuple[str, str | None]:
         """(model source, logged model id) of the pyfunc model of a trial's checkpoint."""
