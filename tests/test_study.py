@@ -30,6 +30,7 @@ from motif_tune.search.study import (
     open_storage,
     settle_unfinished,
     study_attrs,
+    study_names,
     warm_start_trials,
 )
 from tests.conftest import cli, runs_by_role, settings_for
@@ -59,6 +60,22 @@ def test_a_new_sweep_needs_a_free_study_name(isolated_runs):
     stored_study(settings, "taken", [0.1])
     with pytest.raises(ConfigError, match="run_name 'taken' already names a study"):
         check_new_study(settings)
+
+
+def test_study_names_of_a_sqlite_store_are_read_without_opening_it_through_optuna(tmp_path):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    code = (
+        "import optuna, sys; s = optuna.storages.RDBStorage(sys.argv[1]); "
+        "[optuna.create_study(study_name=n, storage=s) for n in ('first', 'second', 'third')]"
+    )
+    subprocess.run([sys.executable, "-c", code, url], check=True, timeout=120)
+    open_storage.cache_clear()
+    assert study_names(url) == ["first", "second", "third"]  # oldest first
+    assert open_storage.cache_info().currsize == 0  # no SQLAlchemy engine, no schema check
+    blank = tmp_path / "blank.db"
+    blank.touch()  # a file with no Optuna tables yet: Optuna's storage creates them
+    assert study_names(f"sqlite:///{blank}") == []
+    assert open_storage.cache_info().currsize == 1
 
 
 def test_bad_warm_starts_are_refused_in_one_sentence(isolated_runs):
