@@ -6,10 +6,12 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import closing
 from pathlib import Path
 
 import optuna
@@ -76,6 +78,25 @@ def test_study_names_of_a_sqlite_store_are_read_without_opening_it_through_optun
     blank.touch()  # a file with no Optuna tables yet: Optuna's storage creates them
     assert study_names(f"sqlite:///{blank}") == []
     assert open_storage.cache_info().currsize == 1
+
+
+def test_a_study_store_optuna_cannot_open_stops_the_sweep_before_any_run(isolated_runs):
+    """The name check reads the store without Optuna; Optuna's refusal still comes as one
+    sentence, exit status 2, and no run in MLflow."""
+    store = isolated_runs / "old-optuna.db"
+    store.parent.mkdir(parents=True)
+    url = f"sqlite:///{store}"
+    optuna.create_study(study_name="older", storage=optuna.storages.RDBStorage(url))
+    with closing(sqlite3.connect(store)) as db, db:  # as an Optuna from 2020 left it
+        db.execute("UPDATE alembic_version SET version_num = 'v1.3.0.a'")
+    open_storage.cache_clear()
+    proc = subprocess.run(
+        cli(*SMOKE, f"sweep.study.storage={url}"), capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"motif-tune: error: sweep.study.storage '{url}' cannot be opened")
+    assert runs_by_role(isolated_runs, "sweep") == [] == runs_by_role(isolated_runs, "trial")
 
 
 def test_bad_warm_starts_are_refused_in_one_sentence(isolated_runs):
