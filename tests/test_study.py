@@ -80,6 +80,7 @@ def test_study_names_of_a_sqlite_store_are_read_without_opening_it_through_optun
     assert open_storage.cache_info().currsize == 1
 
 
+@pytest.mark.slow
 def test_a_study_store_optuna_cannot_open_stops_the_sweep_before_any_run(isolated_runs):
     """The name check reads the store without Optuna; Optuna's refusal still comes as one
     sentence, exit status 2, and no run in MLflow."""

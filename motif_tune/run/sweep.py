@@ -141,8 +141,7 @@ def _execute(
         raise
     stopping: Background[None] | None = None
     try:
-        sweep_run = tracking.result()
-        open_storage(settings.study_storage)  # opened beside Ray; its error raised here
+        sweep_run = tracking.result()  # a study storage that cannot open is refused here
         need, concurrency = check_sweep_fits(settings, cluster, largest_node)
         _announce(settings, cluster, need, concurrency)
         sweep_run.start(overrides)
@@ -183,17 +182,14 @@ def _execute(
 
 def _open_tracking(settings: Settings) -> SweepRun:
     """MLflow and this module's users of it imported, the MLflow store and experiment
-    (created and migrated on first use), and the Optuna storage opened (its error is
-    raised again in the main thread, before the sweep's run is recorded)."""
+    (created and migrated on first use), and the Optuna storage opened: its error reaches
+    the main thread before the sweep's run is recorded."""
     import motif_tune.run.summary  # noqa: F401  (MLflow, for the summary later)
     import motif_tune.tracking.callback  # noqa: F401
     from motif_tune.tracking.sweep_run import SweepRun
 
     sweep_run = SweepRun(settings)
-    try:
-        open_storage(settings.study_storage)
-    except Exception as err:  # raised again in the main thread, before any run is recorded
-        log.debug("The study storage did not open beside Ray: %s", err)
+    open_storage(settings.study_storage)
     return sweep_run
 
 
