@@ -23,8 +23,8 @@ from typing import Any
 
 from benchlib import ensure_ray_token, log, new_figure, save_figure, scratch, table
 
+from motif_tune.compat.ray import build_algorithm_in
 from motif_tune.results import flatten as flatten_result
-from motif_tune.rllib.algorithm import build_algorithm
 
 RATES = (0.0, 0.05)
 FULL = {"rounds": 3, "iterations": 4}
@@ -36,7 +36,8 @@ def settings_for(probability: float) -> Any:
     from hydra import compose, initialize_config_dir
 
     from motif_tune.config import load_settings
-    from motif_tune.config.files import config_dir, register_sweeps, with_free_form_keys
+    from motif_tune.config.overrides import with_free_form_keys
+    from motif_tune.config.sources import config_dir, register_sweeps
 
     register_sweeps()
     overrides = with_free_form_keys([f"env.env_config.fault_step_probability={probability}"])
@@ -47,7 +48,7 @@ def settings_for(probability: float) -> Any:
 def measure(probability: float, iterations: int, logdir: Path) -> dict[str, float]:
     from motif_tune.rllib.builder import build_algorithm_config
 
-    algo = build_algorithm(build_algorithm_config(settings_for(probability)), logdir)
+    algo = build_algorithm_in(build_algorithm_config(settings_for(probability)), logdir)
     try:
         results = [flatten_result(algo.train()) for _ in range(iterations + 1)][1:]
     finally:

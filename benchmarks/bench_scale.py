@@ -49,6 +49,7 @@ from scale_sweep import (
     Case,
     callbacks_for,
     new_tuner,
+    plan_for,
     recorded_steps,
     searcher_for,
     settings_for,
@@ -167,15 +168,16 @@ def _measure(root: Path, case: Case, counts: tuple[int, ...]) -> dict[str, Any]:
     from motif_tune.tracking.sweep_run import SweepRun
 
     settings = settings_for(root, case)
+    plan = plan_for(settings)
     sweep_run = SweepRun(settings)
     sweep_run.start()
     clock = ResultClock(REPORTED_AT)
     clock.concurrency = case.concurrency
     clock.gate = Path(case.gate) if case.gate else None
-    callbacks = [clock, *callbacks_for(settings, case, sweep_run)]
+    callbacks = [clock, *callbacks_for(plan, case, sweep_run)]
     trial_callback = callbacks[1]
-    searcher = searcher_for(settings, sweep_run.run_id)
-    tuner = new_tuner(settings, case, searcher, callbacks)
+    searcher = searcher_for(plan, sweep_run.run_id)
+    tuner = new_tuner(plan, case, searcher, callbacks)
     calls = {name: Calls() for name in ("suggest", "report", "tell", "write", "create")}
     probes = [
         timed(type(searcher), "suggest", calls["suggest"]),
@@ -191,7 +193,7 @@ def _measure(root: Path, case: Case, counts: tuple[int, ...]) -> dict[str, Any]:
         start = time.perf_counter()
         results = tuner.fit()
         fit_end = time.perf_counter()
-        summarise_sweep(settings, results, sweep_run)
+        summarise_sweep(plan, results, sweep_run)
         summary_s = time.perf_counter() - fit_end
     sweep_run.finish("FINISHED")
     recorded = recorded_steps(sweep_run.client, sweep_run)

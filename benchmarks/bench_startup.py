@@ -93,9 +93,9 @@ import sys
 import mlflow
 from hydra import compose, initialize_config_dir
 from motif_tune.config import load_settings
-from motif_tune.config.files import config_dir, register_sweeps
+from motif_tune.config.sources import config_dir, register_sweeps
 from motif_tune.search.study import open_storage
-from motif_tune.tracking.store import open_store
+from motif_tune.tracking.client import open_store
 
 register_sweeps()
 with initialize_config_dir(str(config_dir()), version_base="1.3"):
@@ -262,7 +262,7 @@ def _milestones(run: Any, phases: list[dict[str, Any]]) -> dict[str, float | Non
         return sum(calls) if calls else None
 
     fit_start = run.fits[0][0] if run.fits else None
-    checked = [r["end"] for r in phases if r["name"] == "check_settings" and "end" in r]
+    checked = [r["end"] for r in phases if r["name"] == "prepare_sweep" and "end" in r]
     return {
         "launch": 0.0,
         "main": first("main", "start") or first("_main", "start"),
@@ -277,7 +277,7 @@ def _milestones(run: Any, phases: list[dict[str, Any]]) -> dict[str, float | Non
         "exit": run.wall_s,
         "ray_start_s": duration("start_ray"),
         "tracking_s": duration("SweepRun.__init__"),
-        "summary_s": duration("summarise"),
+        "summary_s": (duration("record_outcome") or 0.0) + (duration("summarise") or 0.0),
         "ray_stop_s": duration("stop_ray"),
     }
 

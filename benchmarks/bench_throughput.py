@@ -34,8 +34,8 @@ from typing import Any
 
 from benchlib import ensure_ray_token, log, new_figure, save_figure, scratch, table
 
+from motif_tune.compat.ray import build_algorithm_in
 from motif_tune.results import flatten as flatten_result
-from motif_tune.rllib.algorithm import build_algorithm
 
 BATCH = 1024
 # Cells: (fragments, envs per runner, runner counts) blocks; a block is every combination.
@@ -67,7 +67,7 @@ def settings_for(fragment: int, envs: int, runners: int) -> Any:
     from hydra import compose, initialize_config_dir
 
     from motif_tune.config import load_settings
-    from motif_tune.config.files import config_dir, register_sweeps
+    from motif_tune.config.sources import config_dir, register_sweeps
 
     register_sweeps()
     overrides = [
@@ -113,7 +113,7 @@ def measure_cell(
     fragment, envs, runners = cell
     config = build_algorithm_config(settings_for(fragment, envs, runners))
     start = time.perf_counter()
-    algo = build_algorithm(config, logdir)
+    algo = build_algorithm_in(config, logdir)
     build_s = time.perf_counter() - start
     try:
         sample_rate, calls = _sample_rate(algo, rounds)

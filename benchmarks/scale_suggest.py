@@ -44,7 +44,7 @@ def finished_trials(settings: Any, count: int, seed: int) -> list[Any]:
     """``count`` finished trials of the sweep's space, random values, stand-in scores."""
     import optuna
 
-    from motif_tune.search import SearchSpace
+    from motif_tune.search.space import SearchSpace
 
     space = SearchSpace(settings)
     scratch = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
@@ -77,12 +77,12 @@ def suggest_costs(
 ) -> dict[str, Any]:
     """CPU ms per suggest (median, p95), per report and per tell, at each level."""
     import optuna
-    from scale_sweep import searcher_for, study_storage
+    from scale_sweep import plan_for, searcher_for, study_storage
 
     folder.mkdir(parents=True, exist_ok=True)
     with study_storage(candidate.storage):
-        searcher = searcher_for(settings, None)
-    study, tpe = searcher._ot_study, searcher._ot_study.sampler
+        searcher = searcher_for(plan_for(settings), None)
+    study, tpe = searcher.study, searcher.study.sampler
     queue: collections.deque[str] = collections.deque()
     study.sampler = optuna.samplers.RandomSampler(seed=1)  # fill the running slots cheaply
     for i in range(running):

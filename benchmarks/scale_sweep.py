@@ -63,7 +63,8 @@ def settings_for(root: Path, case: Case, run_name: str = RUN_NAME) -> Any:
     from hydra import compose, initialize_config_dir
 
     from motif_tune.config import load_settings
-    from motif_tune.config.files import config_dir, register_sweeps, with_free_form_keys
+    from motif_tune.config.overrides import with_free_form_keys
+    from motif_tune.config.sources import config_dir, register_sweeps
 
     overrides = [
         "sweep=default",
@@ -86,13 +87,26 @@ def settings_for(root: Path, case: Case, run_name: str = RUN_NAME) -> Any:
     return load_settings(composed, "sweep")
 
 
-def searcher_for(settings: Any, parent_run_id: str | None) -> Any:
-    """The project's searcher for ``settings`` (``make_searcher``)."""
-    from motif_tune.run.sweep import _baseline
-    from motif_tune.search import SearchSpace
-    from motif_tune.search.schedulers import make_searcher
+def plan_for(settings: Any, resuming: bool = False) -> Any:
+    """The sweep's plan, as ``motif-tune sweep`` (or ``resume``) makes it."""
+    from motif_tune.pipeline.plan import plan_sweep
 
-    return make_searcher(settings, SearchSpace(settings), _baseline(settings), parent_run_id)
+    return plan_sweep(settings, resuming=resuming)
+
+
+def searcher_for(plan: Any, parent_run_id: str | None) -> Any:
+    """The project's searcher for ``plan`` (``make_searcher``)."""
+    from motif_tune.search.searcher import make_searcher
+
+    attrs = {**plan.search.study_attrs, "mlflow_parent_run_id": parent_run_id}
+    return make_searcher(
+        plan.settings,
+        plan.search.space,
+        plan.budget,
+        attrs,
+        plan.search.warm_trials,
+        plan.search.baseline,
+    )
 
 
 @contextlib.contextmanager
@@ -101,54 +115,43 @@ def study_storage(kind: str) -> Iterator[None]:
     while the block runs (a floor to compare the stored kinds with)."""
     import optuna
 
+    import motif_tune.search.searcher as searcher_module
     import motif_tune.search.study as study_module
 
     if kind != "memory":
         yield
         return
     storage = optuna.storages.InMemoryStorage()
-    original = study_module.open_storage
-    study_module.open_storage = lambda url: storage
+    modules = (study_module, searcher_module)
+    originals = [module.open_storage for module in modules]
+    for module in modules:
+        module.open_storage = lambda url: storage
     try:
         yield
     finally:
-        study_module.open_storage = original
+        for module, original in zip(modules, originals, strict=True):
+            module.open_storage = original
 
 
-@contextlib.contextmanager
-def standin_trainable(case: Case) -> Iterator[None]:
-    """The project's Tune set-up with the stand-in in place of the RLlib trainable."""
+def new_tuner(plan: Any, case: Case, searcher: Any, callbacks: list[Any]) -> Any:
+    """A Tuner as the sweep builds it (searcher, scheduler, callbacks, trial names), of
+    the stand-in in place of the RLlib trainable."""
+    from ray import tune
     from standin import make_standin
 
-    import motif_tune.run.sweep as sweep_module
-
-    original = sweep_module.make_trainable
-    gate = Path(case.gate) if case.gate else None
-    sweep_module.make_trainable = lambda settings: make_standin(
-        case.interval_s, STEPS_PER_ITERATION, gate=gate
-    )
-    try:
-        yield
-    finally:
-        sweep_module.make_trainable = original
-
-
-def new_tuner(settings: Any, case: Case, searcher: Any, callbacks: list[Any]) -> Any:
-    """A Tuner as ``run.sweep`` builds it: searcher, scheduler, callbacks, trial names."""
-    from ray import tune
-
-    from motif_tune.run.sweep import _tuner
+    from motif_tune.pipeline.tuners import make_tuner
     from motif_tune.search.schedulers import make_scheduler
 
     config = tune.TuneConfig(
         search_alg=searcher,
-        scheduler=make_scheduler(settings),
-        num_samples=settings.sweep.num_samples,
+        scheduler=make_scheduler(plan.budget),
+        num_samples=plan.settings.sweep.num_samples,
         max_concurrent_trials=case.concurrency,
         reuse_actors=True,
     )
-    with standin_trainable(case):
-        return _tuner(settings, settings.run_name, config, callbacks)
+    gate = Path(case.gate) if case.gate else None
+    standin = make_standin(case.interval_s, STEPS_PER_ITERATION, gate=gate)
+    return make_tuner(plan, plan.run_name, standin, config, callbacks)
 
 
 def restored_tuner(settings: Any, case: Case) -> Any:
@@ -165,33 +168,30 @@ def restored_tuner(settings: Any, case: Case) -> Any:
     )
 
 
-def callbacks_for(settings: Any, case: Case, sweep_run: Any) -> list[Any]:
+def callbacks_for(plan: Any, case: Case, sweep_run: Any) -> list[Any]:
     """The project's callbacks of a search: the MLflow trial callback and the console
     (its lines kept in memory: Tune saves the callbacks with the experiment)."""
-    from motif_tune.run.console import SweepConsole
-    from motif_tune.search.budget import trial_budget
+    from motif_tune.pipeline.console import SweepConsole
     from motif_tune.tracking.callback import MLflowTrialCallback
 
     stream = io.StringIO()
-    budget = trial_budget(settings)
     return [
-        MLflowTrialCallback(sweep_run, role="trial", background=case.background),
-        SweepConsole("search", case.trials, budget, settings.sweep.mode, stream=stream, live=False),
+        MLflowTrialCallback(sweep_run, plan.budget, role="trial", background=case.background),
+        SweepConsole("search", case.trials, plan.budget, plan.mode, stream=stream, live=False),
     ]
 
 
-def summarise_sweep(settings: Any, results: Any, sweep_run: Any) -> Any:
+def summarise_sweep(plan: Any, results: Any, sweep_run: Any) -> Any:
     """The ranking and the summary, recorded in MLflow, as a finished sweep makes them."""
-    from motif_tune.run.ranking import trial_scores
-    from motif_tune.run.summary import summarise
-    from motif_tune.run.sweep import _baseline, _close_study
-    from motif_tune.search.budget import trial_budget
+    from motif_tune.pipeline.sweep import close_study, summarise
+    from motif_tune.search.ranking import Selection, trial_scores
+    from motif_tune.tracking.outcome import record_outcome
 
-    _close_study(settings)
-    ranking = trial_scores(
-        results, trial_budget(settings), settings.sweep.mode, baseline=_baseline(settings)
-    )
-    return summarise(settings, results, ranking, [], None, sweep_run)
+    close_study(plan)
+    ranking = trial_scores(results, plan.budget, plan.mode, baseline=plan.search.baseline)
+    selection = Selection(plan.mode, ranking)
+    registered = record_outcome(sweep_run, selection, results, plan.budget)
+    return summarise(plan, results, selection, sweep_run, registered, {})
 
 
 def recorded_steps(client: Any, sweep_run: Any) -> dict[str, list[int]]:
@@ -284,6 +284,7 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
     if args.stall_writes_after is not None:
         _stall_writes(args.stall_writes_after)
     settings = settings_for(root, case)
+    plan = plan_for(settings, resuming=args.resume)
     sweep_run = SweepRun(settings)
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
@@ -291,14 +292,14 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
         if args.resume:
             tuner = restored_tuner(settings, case)
         else:
-            callbacks = callbacks_for(settings, case, sweep_run)
+            callbacks = callbacks_for(plan, case, sweep_run)
             trial_callback = callbacks[0]
             if args.status:
                 callbacks.append(_status_callback(args.status, lambda: trial_callback.writer))
-            searcher = searcher_for(settings, sweep_run.run_id)
-            tuner = new_tuner(settings, case, searcher, callbacks)
+            searcher = searcher_for(plan, sweep_run.run_id)
+            tuner = new_tuner(plan, case, searcher, callbacks)
         results = tuner.fit()
-        summary = summarise_sweep(settings, results, sweep_run)
+        summary = summarise_sweep(plan, results, sweep_run)
         sweep_run.finish("FINISHED")
     finally:
         ray.shutdown()

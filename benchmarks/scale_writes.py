@@ -23,13 +23,15 @@ from standin import TEMPLATE, standin_result
 def write_rates(settings: Any, runs: int, rounds: int, threads: int, tag: str) -> dict[str, float]:
     """Caller ms per result (median, p95) and results written per second; ``threads``
     writer threads (0: the writes in the caller's thread)."""
+    from motif_tune.search.budget import trial_budget
     from motif_tune.tracking.callback import MLflowTrialCallback
     from motif_tune.tracking.sweep_run import SweepRun
     from motif_tune.tracking.writer import RunWriter
 
     sweep_run = SweepRun(settings)
     sweep_run.start()
-    callback = MLflowTrialCallback(sweep_run, role="trial", background=threads > 0)
+    budget = trial_budget(settings)
+    callback = MLflowTrialCallback(sweep_run, budget, role="trial", background=threads > 0)
     callback.writer = RunWriter(sweep_run.client, background=threads > 0, threads=threads)
     callback.setup()
     template = json.loads(Path(TEMPLATE).read_text())

@@ -21,7 +21,9 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from motif_tune.tracking.store import RUNS_VIEW_ID, UI_MODE, child_runs, open_store, sweep_runs
+from motif_tune.tracking.client import open_store
+from motif_tune.tracking.runs import child_runs, sweep_runs
+from motif_tune.tracking.ui import RUNS_VIEW_ID, UI_MODE
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = ["--disable-gpu", "--disable-background-networking", "--disable-component-update"]

@@ -9,22 +9,19 @@ Exit status: 0 success, 2 bad input (one sentence on stderr, nothing started),
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import logging
 import os
 import sys
-import threading
 from collections.abc import Callable, Sequence
-from typing import NoReturn
 
-from motif_tune.config.files import (
+from motif_tune.commands import NAMES as COMMANDS
+from motif_tune.compat.python import end_process
+from motif_tune.config.overrides import (
     check_group_overrides,
-    config_dir,
-    register_sweeps,
+    check_override_keys,
     with_free_form_keys,
 )
-from motif_tune.config.keys import check_override_keys
+from motif_tune.config.sources import config_dir, register_sweeps
 from motif_tune.errors import ConfigError, SweepFailed, SweepInterrupted
 
 PROG = "motif-tune"
@@ -33,24 +30,14 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 log = logging.getLogger("motif_tune")
 
 
-def _commands() -> dict[str, Callable]:
-    return {
-        "sweep": _sweep,
-        "train": _train,
-        "evaluate": _evaluate,
-        "resume": _resume,
-        "studies": _studies,
-    }
-
-
 def split_command(argv: Sequence[str]) -> tuple[str, list[str]]:
     """``[command] overrides...`` -> (command, overrides); ``sweep`` when none is given."""
     args = list(argv)
     if args and not args[0].startswith("-") and "=" not in args[0]:
         command = args.pop(0)
-        if command not in _commands():
+        if command not in COMMANDS:
             raise ConfigError(
-                f"Unknown command '{command}'; valid commands: {', '.join(_commands())}."
+                f"Unknown command '{command}'; valid commands: {', '.join(COMMANDS)}."
             )
         return command, args
     return "sweep", args
@@ -63,26 +50,27 @@ class _Run:
     exit_code = EXIT_OK
 
 
-def _task(command: str) -> Callable:
+def _task(name: str) -> Callable:
     def task(cfg) -> None:
         _Run.started = True
+        from motif_tune.commands import command
         from motif_tune.config import load_settings
-        from motif_tune.run.checks import check_settings
-        from motif_tune.run.logs import add_file_handler, configure_logging
+        from motif_tune.runtime.logs import add_file_handler, configure_logging
 
         configure_logging(console_level="WARNING")  # until the settings say otherwise
+        chosen, overrides = command(name), _task_overrides()
         try:
-            settings = _share_cores(load_settings(_with_unique_run_name(cfg), command))
-            check_settings(settings)
+            settings = _share_cores(load_settings(_with_unique_run_name(cfg), name))
+            prepared = chosen.prepare(settings, overrides)
         except ConfigError as err:
             _fail(err, cfg.get("debug", False))
         log_setup = (settings.logging.level, settings.logging.format)
         configure_logging(*log_setup, settings.logging.console_level)
         add_file_handler(settings.log_file, *log_setup)
-        if command != "studies":  # a listing, not a run
+        if chosen.records_config:
             _record_config(settings)
         try:
-            _commands()[command](settings)
+            _say(chosen.run(prepared, overrides).render())
         except ConfigError as err:
             _fail(err, settings.debug)
         except KeyboardInterrupt:
@@ -107,7 +95,7 @@ def _fail(err: ConfigError, debug: bool) -> None:
 
 def _say(text: str, file=None) -> None:
     """Print for the user, secrets (URI passwords, tokens) masked."""
-    from motif_tune.results import mask_secrets
+    from motif_tune.secrets import mask_secrets
 
     print(mask_secrets(text), file=file or sys.stdout, flush=True)
 
@@ -154,7 +142,7 @@ def _record_config(settings) -> None:
     """The composed config goes to the log file; the terminal says where the run's files are."""
     from omegaconf import OmegaConf
 
-    from motif_tune.results import relative
+    from motif_tune.text import relative
 
     text = OmegaConf.to_yaml(settings.recorded_config)
     log.info("Composed config for %s '%s':\n%s", settings.command, settings.run_name, text)
@@ -162,22 +150,6 @@ def _record_config(settings) -> None:
         f"{PROG} {settings.command} '{settings.run_name}': config and log in "
         f"{relative(settings.log_file.parent)}"
     )
-
-
-def _sweep(settings) -> None:
-    from motif_tune.run.sweep import run_sweep
-
-    overrides = _task_overrides()
-    summary = run_sweep(settings, overrides)
-    _say(summary.render())
-
-
-def _resume(settings) -> None:
-    from motif_tune.run.sweep import resume_sweep
-
-    named = [o.split("=", 1)[1] for o in _task_overrides() if o.startswith("run_name=")]
-    summary = resume_sweep(settings, named[-1] if named else None)
-    _say(summary.render())
 
 
 def _task_overrides() -> list[str]:
@@ -193,30 +165,17 @@ def _complete_after_the_command(argv: Sequence[str]) -> None:
     if line is None or not any(a in ("-sc", "--shell-completion") for a in argv):
         return
     words = line.split(" ")
-    if len(words) > 1 and words[1] in _commands():
+    if len(words) > 1 and words[1] in COMMANDS:
         os.environ["COMP_LINE"] = " ".join(words[:1] + words[2:])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``motif-tune`` and ``python -m motif_tune``: the command line, and
-    the process ends here (:func:`_end_process`). Given ``argv``, a call that returns
-    the exit status instead."""
+    the process ends here (:func:`motif_tune.compat.python.end_process`). Given ``argv``,
+    a call that returns the exit status instead."""
     if argv is not None:
         return _main(list(argv))
-    _end_process(_main(sys.argv[1:]))
-
-
-def _end_process(code: int) -> NoReturn:
-    """End the program with ``code`` as a normal exit does (threads' exit hooks run and
-    other threads joined, then the exit handlers: logs, MLflow, Ray; the output
-    flushed), then ``os._exit``: Python's teardown of every loaded module and object
-    (seconds with torch, Ray and MLflow loaded) does nothing a finished command needs."""
-    threading._shutdown()  # type: ignore[attr-defined]  # what the interpreter's exit runs first
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(code)
+    end_process(_main(sys.argv[1:]))
 
 
 def _main(argv: list[str]) -> int:
@@ -259,23 +218,3 @@ def _main(argv: list[str]) -> int:
     finally:
         sys.argv = saved_argv
     return EXIT_OK
-
-
-def _train(settings) -> None:
-    from motif_tune.run.train import run_train
-
-    summary = run_train(settings, _task_overrides())
-    _say(summary.render())
-
-
-def _evaluate(settings) -> None:
-    from motif_tune.run.evaluate import run_evaluate
-
-    summary = run_evaluate(settings)
-    _say(summary.render())
-
-
-def _studies(settings) -> None:
-    from motif_tune.run.studies import render_studies
-
-    _say(render_studies(settings))

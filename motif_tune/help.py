@@ -3,51 +3,9 @@ groups and their choices, and the keys people set most."""
 
 from __future__ import annotations
 
-from motif_tune.config.files import CONFIG_GROUPS, group_choices
+from motif_tune.commands import COMMANDS
+from motif_tune.config.sources import CONFIG_GROUPS, group_choices
 
-COMMANDS = {
-    "sweep": (
-        "run a sweep (the default command): search, verify the best on fresh seeds, "
-        "record everything in MLflow",
-        [
-            ("sweep=NAME", "a sweep file of sweeps/ (search space, budget, objective)"),
-            ("sweep.num_samples=N", "how many trials"),
-            ("sweep.budget.env_steps=N", "per trial (or sweep.budget.time_s=S, .iterations=N)"),
-            ("sweep.verify.top_k=K", "finalists retrained on fresh seeds (0: none)"),
-            ("sweep.warm_start=RUN_NAME", "seed the study with an earlier sweep's trials"),
-            ("-m GROUP=A,B", "one sweep per composition (Hydra multirun)"),
-        ],
-        "motif-tune sweep algo=appo sweep=smoke run_name=first-look",
-    ),
-    "train": (
-        "train one composed config, no search (for the sweep's budget unless stop.* says)",
-        [
-            ("stop.training_iteration=N", "or any result key: stop.time_total_s=60"),
-            ("checkpoint=PATH|runs:/ID/checkpoint", "continue from a checkpoint"),
-            ("train.from_sweep=RUN_NAME", "train with that sweep's champion settings"),
-        ],
-        "motif-tune train train.from_sweep=<sweep run_name> seed=7",
-    ),
-    "evaluate": (
-        "score a checkpoint with greedy (or sampled) actions",
-        [
-            ("checkpoint=...", "a folder, runs:/<run_id>/checkpoint or models:/<name>@champion"),
-            ("evaluate.episodes=N", "episodes to play"),
-            ("evaluate.deterministic=false", "sampled actions instead of greedy"),
-        ],
-        "motif-tune evaluate checkpoint=models:/default-PPO-motif@champion",
-    ),
-    "resume": (
-        "continue an interrupted sweep, search or verification (the latest one by default)",
-        [("run_name=NAME", "which sweep")],
-        "motif-tune resume run_name=<sweep run_name>",
-    ),
-    "studies": (
-        "list the sweeps' stored Optuna studies: trials, best value, MLflow parent run",
-        [("sweep.study.storage=URL", "another Optuna storage (default: sqlite under runs/)")],
-        "motif-tune studies",
-    ),
-}
 COMMON_KEYS = [
     ("run_name=NAME", "names the Tune experiment, the MLflow parent run, the output folder"),
     ("tracking.uri=URI", "the MLflow store (default: sqlite under runs/)"),
@@ -67,7 +25,7 @@ def render(command: str | None = None) -> str:
         "usage: motif-tune [COMMAND] [KEY=VALUE ...]     (also: python -m motif_tune)",
         "",
         "commands:",
-        *(f"  {name:<9} {text}" for name, (text, _, _) in COMMANDS.items()),
+        *(f"  {name:<9} {c.summary}" for name, c in COMMANDS.items()),
         "",
         "config groups (GROUP=CHOICE):",
         *(f"  {group:<9} {', '.join(group_choices(group))}" for group in CONFIG_GROUPS),
@@ -82,17 +40,17 @@ def render(command: str | None = None) -> str:
 
 
 def _command_help(command: str) -> str:
-    text, keys, example = COMMANDS[command]
+    about = COMMANDS[command]
     return "\n".join(
         [
             f"usage: motif-tune {command} [KEY=VALUE ...]",
             "",
-            f"{command}: {text}",
+            f"{command}: {about.summary}",
             "",
             "keys:",
-            *_keys([*keys, *COMMON_KEYS]),
+            *_keys([*about.keys, *COMMON_KEYS]),
             "",
-            f"example: {example}",
+            f"example: {about.example}",
         ]
     )
 

@@ -11,8 +11,10 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from motif_tune.config import Settings, load_settings
-from motif_tune.config.files import config_dir, register_sweeps, with_free_form_keys
-from motif_tune.run.checks import check_settings
+from motif_tune.config.overrides import with_free_form_keys
+from motif_tune.config.sources import config_dir, register_sweeps
+from motif_tune.pipeline.plan import plan_sweep
+from motif_tune.rllib.checks import check_settings
 
 register_sweeps()
 
@@ -24,7 +26,7 @@ def cli(*args: str) -> list[str]:
 
 def runs_by_role(store: Path, role: str) -> list:
     """The runs of ``role`` in the local store under ``store`` (none before it exists)."""
-    from motif_tune.tracking.store import open_store
+    from motif_tune.tracking.client import open_store
 
     if not (store / "mlflow.db").exists():
         return []
@@ -43,9 +45,12 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
 
 
 def settings_for(overrides: Sequence[str] = (), command: str = "sweep") -> Settings:
-    """Settings as the command line makes them: loaded, then checked whole."""
+    """Settings as the command line makes them: loaded, then checked whole (a sweep's
+    as its plan checks them)."""
     settings = load_settings(compose_config(overrides), command)
     check_settings(settings)
+    if command == "sweep":
+        plan_sweep(settings)
     return settings
 
 

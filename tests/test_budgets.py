@@ -9,19 +9,19 @@ import pytest
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from motif_tune.results import OBJECTIVE
-from motif_tune.run.ranking import (
+from motif_tune.search.budget import budget_notices, trial_budget
+from motif_tune.search.params import baseline_values
+from motif_tune.search.plan import plan_search
+from motif_tune.search.ranking import (
     champion_of,
     choose_finalists,
     record_verification,
     trial_scores,
     verification_points,
-    verification_seeds,
 )
-from motif_tune.run.trainable import Scorer
-from motif_tune.search.budget import budget_notices, trial_budget
-from motif_tune.search.params import baseline_values
 from motif_tune.search.schedulers import make_scheduler
 from motif_tune.search.space import SearchSpace
+from motif_tune.search.trial import Scorer
 from tests.conftest import settings_for
 
 STEPS = "num_env_steps_sampled_lifetime"
@@ -30,7 +30,7 @@ STEPS = "num_env_steps_sampled_lifetime"
 def test_asha_rungs_count_env_steps_and_match_the_budgets_milestones():
     settings = settings_for(["sweep=default"])
     budget = trial_budget(settings)
-    scheduler = make_scheduler(settings)
+    scheduler = make_scheduler(trial_budget(settings))
     assert isinstance(scheduler, ASHAScheduler)
     assert scheduler._time_attr == STEPS == budget.result_key
     rungs = sorted(milestone for milestone, _ in scheduler._brackets[0]._rungs)
@@ -52,7 +52,7 @@ def test_asha_rungs_count_env_steps_and_match_the_budgets_milestones():
 def test_the_budget_sets_the_stop_rule_and_the_schedulers_unit(overrides, key, amount):
     settings = settings_for(["sweep=default", *overrides])
     assert trial_budget(settings).stop_rule() == {key: amount}
-    assert make_scheduler(settings)._time_attr == key
+    assert make_scheduler(trial_budget(settings))._time_attr == key
 
 
 def test_a_budget_states_amounts_in_its_own_unit():
@@ -67,14 +67,14 @@ def test_a_budget_states_amounts_in_its_own_unit():
 
 def test_a_budget_below_the_grace_period_turns_early_stopping_off_with_a_notice():
     settings = settings_for(["sweep.budget.iterations=1"])
-    assert isinstance(make_scheduler(settings), FIFOScheduler)
-    notices = " ".join(budget_notices(settings))
+    assert isinstance(make_scheduler(trial_budget(settings)), FIFOScheduler)
+    notices = " ".join(budget_notices(settings, trial_budget(settings)))
     assert "early stopping is off" in notices
     assert "not compared at equal cost" in notices  # iterations while the batch is searched
 
 
 def test_an_env_step_budget_needs_no_notice():
-    assert budget_notices(settings_for(["sweep=default"])) == []
+    assert budget_notices(*_with_budget(settings_for(["sweep=default"]))) == []
 
 
 def test_the_baseline_is_the_composed_configs_own_values():
@@ -88,7 +88,7 @@ def test_the_baseline_is_the_composed_configs_own_values():
 
 def test_evaluations_happen_first_at_every_rung_and_at_the_end():
     settings = settings_for(["sweep=default"])
-    scorer = Scorer(settings, trial_budget(settings))
+    scorer = Scorer(settings.sweep.metric, settings.sweep.objective, trial_budget(settings))
     due = [steps for steps in range(1000, 24000, 1000) if scorer.evaluation_due(steps)]
     assert due == [1000, 3000, 5000, 10000, 20000, 21000, 22000, 23000]
 
@@ -97,7 +97,7 @@ def test_a_smoothed_objective_is_the_mean_of_the_last_reports():
     settings = settings_for(
         ["sweep=default", "sweep.objective.by=smoothed", "sweep.objective.window=2"]
     )
-    scorer = Scorer(settings, trial_budget(settings))
+    scorer = Scorer(settings.sweep.metric, settings.sweep.objective, trial_budget(settings))
     never = lambda: pytest.fail("smoothed scores never evaluate")  # noqa: E731
     values = [
         scorer.score({"env_runners": {"episode_return_mean": r}}, never) for r in (0.1, 0.3, 0.5)
@@ -140,10 +140,12 @@ def test_full_budget_trials_rank_first_and_the_baseline_always_reaches_verificat
     ranked = trial_scores(results, budget, "max", baseline)
     assert [s.trial_id for s in ranked] == ["a", "b", "a-again", "base", "early"]
     assert [s.baseline for s in ranked] == [False, False, False, True, False]
-    finalists = choose_finalists(ranked, settings)  # top 2 distinct + the baseline
+    finalists = choose_finalists(
+        ranked, settings.sweep.verify.top_k
+    )  # top 2 distinct + the baseline
     assert [f.search.trial_id for f in finalists] == ["a", "b", "base"]
 
-    seeds = verification_seeds(settings)
+    seeds = list(plan_search(settings).verify_seeds)
     assert seeds == [1, 2, 3]
     points = verification_points(finalists, seeds)
     assert len(points) == 9 and points[0] == {**finalists[0].values, "seed": 1}
@@ -167,4 +169,8 @@ def test_no_verification_when_top_k_is_zero():
     ranked = trial_scores(
         [_result("x", 0.3, 600, rollout_fragment_length=16)], trial_budget(settings), "max"
     )
-    assert choose_finalists(ranked, settings) == []
+    assert choose_finalists(ranked, settings.sweep.verify.top_k) == []
+
+
+def _with_budget(settings):
+    return settings, trial_budget(settings)

@@ -113,7 +113,7 @@ def _wait_for_port(port: int, timeout: float = 60) -> None:
 
 def _wait_for_nodes(address: str, env: dict, count: int, timeout: float = 90) -> None:
     probe = (
-        "import ray, sys; from motif_tune.run.ray_session import use_cluster_token; "
+        "import ray, sys; from motif_tune.runtime.ray_session import use_cluster_token; "
         "use_cluster_token(); ray.init(address=sys.argv[1]); "
         "print(sum(n['Alive'] for n in ray.nodes()))"
     )

@@ -13,7 +13,7 @@ from tests.conftest import cli, runs_by_role
 
 OPEN_STORE = """
 import sys
-from motif_tune.tracking.store import experiment_id, open_store
+from motif_tune.tracking.client import experiment_id, open_store
 from tests.conftest import settings_for
 settings = settings_for([f"tracking.uri={sys.argv[1]}"])
 print(experiment_id(open_store(sys.argv[1]), settings))
@@ -141,8 +141,8 @@ def test_a_registered_model_another_sweep_created_meanwhile_is_used(isolated_run
 
     from mlflow.exceptions import MlflowException
 
-    from motif_tune.tracking.store import open_store
-    from motif_tune.tracking.sweep_run import SweepRun
+    from motif_tune.tracking.client import open_store
+    from motif_tune.tracking.registry import ensure_registered_model
 
     client = open_store(f"sqlite:///{isolated_runs}/mlflow.db")
     client.create_registered_model("champions")  # by the other sweep, after our look
@@ -153,8 +153,8 @@ def test_a_registered_model_another_sweep_created_meanwhile_is_used(isolated_run
     racing = SimpleNamespace(
         get_registered_model=not_found, create_registered_model=client.create_registered_model
     )
-    SweepRun._ensure_registered_model(SimpleNamespace(client=racing), "champions")
+    ensure_registered_model(racing, "champions")
     assert [m.name for m in client.search_registered_models()] == ["champions"]
     with pytest.raises(MlflowException, match="not found"):  # other errors still surface
         racing.create_registered_model = not_found
-        SweepRun._ensure_registered_model(SimpleNamespace(client=racing), "champions")
+        ensure_registered_model(racing, "champions")

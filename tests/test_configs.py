@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from motif_tune.config.files import config_dir, sweeps_dir
+from motif_tune.config.sources import config_dir, sweeps_dir
 from motif_tune.errors import ConfigError
 from tests.conftest import compose_config, settings_for
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from motif_tune.cli import EXIT_OK, main
-from motif_tune.tracking.store import open_store
+from motif_tune.tracking.client import open_store
 
 ESCAPE = "\x1b["
 NOISE = ("gputil", "tensorboard", "Trial status", "Configuration for experiment", "env_config:")

@@ -1,4 +1,5 @@
-"""The package's layers import only downwards, and no module imports itself in a circle."""
+"""The package's layers import only downwards, no module imports itself in a circle, and
+MLflow is imported in one room only."""
 
 from __future__ import annotations
 
@@ -9,8 +10,25 @@ import motif_tune
 
 PACKAGE = Path(motif_tune.__file__).parent
 # Bottom to top: a module may import its own layer or any layer below it.
-LAYERS = ["base", "config", "envs", "rllib", "search", "tracking", "run", "cli"]
-BASE_MODULES = {"motif_tune", "motif_tune.errors", "motif_tune.results"}
+LAYERS = [
+    "base",
+    "config",
+    "envs",
+    "rllib",
+    "search",
+    "runtime",
+    "tracking",
+    "pipeline",
+    "commands",
+    "cli",
+]
+BASE_MODULES = {
+    "motif_tune.errors",
+    "motif_tune.results",
+    "motif_tune.text",
+    "motif_tune.secrets",
+    "motif_tune.stores",
+}
 
 
 def module_name(path: Path) -> str:
@@ -19,11 +37,22 @@ def module_name(path: Path) -> str:
 
 
 def layer_of(module: str) -> int:
-    if module in BASE_MODULES:
+    if module in BASE_MODULES or module.startswith("motif_tune.compat"):
         return LAYERS.index("base")
-    if module in ("motif_tune.cli", "motif_tune.__main__", "motif_tune.help"):
+    if module in ("motif_tune", "motif_tune.cli", "motif_tune.__main__", "motif_tune.help"):
         return LAYERS.index("cli")
     return LAYERS.index(module.split(".")[1])
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports (any package), at the top or inside a function."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+    return found
 
 
 def imports_of(path: Path) -> set[str]:
@@ -83,5 +112,18 @@ def test_no_import_cycle():
 
 
 def test_the_layer_walk_sees_imports_inside_functions():
-    assert "motif_tune.run.sweep" in GRAPH["motif_tune.cli"]  # imported inside a function
+    assert "motif_tune.commands" in GRAPH["motif_tune.cli"]
+    assert "motif_tune.pipeline.sweep" in GRAPH["motif_tune.commands"]  # inside a function
     assert "motif_tune.config.schema" in GRAPH["motif_tune.config.loading"]
+
+
+def test_mlflow_is_imported_only_under_tracking():
+    """One room talks to MLflow; the others ask it (the compat door excepted)."""
+    outside = [
+        f"{module_name(path)} imports {name}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if not module_name(path).startswith(("motif_tune.tracking", "motif_tune.compat"))
+        for name in imported_modules(path)
+        if name == "mlflow" or name.startswith("mlflow.")
+    ]
+    assert outside == []

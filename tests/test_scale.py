@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from motif_tune.tracking.store import open_store
+from motif_tune.tracking.client import open_store
 
 pytestmark = pytest.mark.slow
 

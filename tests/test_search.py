@@ -6,10 +6,11 @@ import optuna
 import pytest
 
 from motif_tune.errors import ConfigError
+from motif_tune.pipeline.plan import fit_to_cluster, plan_sweep
 from motif_tune.rllib.builder import build_algorithm_config
 from motif_tune.rllib.checks import batch_is_consistent
-from motif_tune.run.ray_session import local_cpus
-from motif_tune.run.resources import check_sweep_fits, fits, local_cluster, needs_of
+from motif_tune.runtime.ray_session import local_cpus
+from motif_tune.runtime.resources import fits, local_cluster, needs_of
 from motif_tune.search.params import searched_values, trial_settings
 from motif_tune.search.space import SearchSpace, snap_batch
 from tests.conftest import settings_for
@@ -93,10 +94,10 @@ def test_a_sweep_that_cannot_be_scheduled_is_refused():
     settings = settings_for(["sweep=gpu_packing", "scaling=logical_gpus"])
     cluster = {"CPU": 4.0, "logical_gpu": 2.0}
     with pytest.raises(ConfigError, match=r"workers_per_gpu=1.* needs 3 logical_gpu"):
-        check_sweep_fits(settings, cluster)
+        fit_to_cluster(plan_sweep(settings), cluster)
     gpu_box = settings_for(["sweep=default", "scaling=local_gpu"])
     with pytest.raises(ConfigError, match="This cluster has no GPU"):
-        check_sweep_fits(gpu_box, {"CPU": 2.0, "GPU": 0.0})
+        fit_to_cluster(plan_sweep(gpu_box), {"CPU": 2.0, "GPU": 0.0})
 
 
 def test_same_seed_same_trials():

@@ -14,7 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from motif_tune.cli import EXIT_BAD_INPUT, main
-from motif_tune.results import mask_secrets
+from motif_tune.secrets import mask_secrets
 from tests.conftest import cli
 
 SECRET = "s3cr3t-pw-4711"

@@ -20,9 +20,9 @@ from optuna.trial import TrialState
 
 from motif_tune.errors import ConfigError
 from motif_tune.results import OBJECTIVE
-from motif_tune.search import SearchSpace
-from motif_tune.search.params import baseline_values
-from motif_tune.search.schedulers import make_searcher
+from motif_tune.search.plan import plan_search
+from motif_tune.search.searcher import make_searcher
+from motif_tune.search.space import SearchSpace
 from motif_tune.search.study import (
     ATTR_APPLIED,
     ATTR_MLFLOW_RUN,
@@ -136,8 +136,8 @@ def test_warm_trials_put_tpe_to_work_right_after_the_baseline(isolated_runs):
     def random_proposals(overrides: list[str]) -> list[int]:
         settings = settings_for([*SMOKE, "sweep.num_samples=9", *overrides])
         space = SearchSpace(settings)
-        searcher = make_searcher(settings, space, space.resolve(baseline_values(settings)))
-        sampler = searcher._ot_study.sampler
+        searcher = _searcher(settings, space)
+        sampler = searcher.study.sampler
         calls = []
         random_sample = sampler._random_sampler.sample_independent
         sampler._random_sampler.sample_independent = lambda *a, **k: (
@@ -166,7 +166,7 @@ def test_a_warm_start_does_not_repeat_the_random_proposals_of_its_source(isolate
             ["sweep=default", "sweep.searcher=random", f"run_name={run_name}", *overrides]
         )
         space = SearchSpace(settings)
-        searcher = make_searcher(settings, space, space.resolve(baseline_values(settings)))
+        searcher = _searcher(settings, space)
         points = []
         for i in range(4):
             points.append(searcher.suggest(f"trial{i}"))
@@ -196,9 +196,9 @@ def test_a_journal_file_holds_the_study_and_the_tpe_candidates_are_a_setting(iso
     check_new_study(settings)  # no journal yet: no study, and no file made by looking
     assert not journal.exists()
     space = SearchSpace(settings)
-    searcher = make_searcher(settings, space, space.resolve(baseline_values(settings)))
-    assert searcher._ot_study.sampler._n_ei_candidates == 8
-    assert isinstance(searcher._ot_study._storage, optuna.storages.JournalStorage)
+    searcher = _searcher(settings, space)
+    assert searcher.study.sampler._n_ei_candidates == 8
+    assert isinstance(searcher.study._storage, optuna.storages.JournalStorage)
     searcher.suggest("t1")
     searcher.on_trial_complete("t1", {"objective": 0.5, "training_iteration": 1})
     assert journal.is_file()
@@ -302,3 +302,8 @@ def test_a_sweeps_study_agrees_with_tune_and_mlflow_and_warm_starts_the_next(iso
     lines = listing.stdout.splitlines()
     assert any(line.split()[:1] == ["first"] and parent.info.run_id in line for line in lines)
     assert any(line.split()[:1] == ["second"] for line in lines)
+
+
+def _searcher(settings, space):
+    """The sweep's searcher as its Tuner gets it: warm trials, the baseline first."""
+    return make_searcher(settings, plan_search(settings))

@@ -12,9 +12,10 @@ import pytest
 from mlflow.entities import Param, RunTag
 
 from motif_tune.cli import EXIT_BAD_INPUT, EXIT_OK, main
-from motif_tune.run.best_settings import parse_param, settings_from_sweep
-from motif_tune.run.train import progress_line, stop_reached
-from motif_tune.tracking.store import TAG_ROLE, TAG_SWEEP, experiment_id, mlflow_client
+from motif_tune.commands.best_settings import parse_param, settings_from_sweep
+from motif_tune.commands.train import progress_line, stop_reached
+from motif_tune.tracking.client import experiment_id, mlflow_client
+from motif_tune.tracking.runs import TAG_ROLE, TAG_SWEEP
 from tests.conftest import settings_for
 
 QUIET = ["logging.level=WARNING"]
@@ -115,15 +116,14 @@ def test_from_sweep_applies_the_best_values_and_keeps_the_command_lines():
         },
     )
     settings = settings_for([*QUIET, "train.from_sweep=found"], "train")
-    client, _ = _client()
-    applied, best = settings_from_sweep(settings, client)
+    applied, best = settings_from_sweep(settings)
     assert best == {"rollout_fragment_length": 32, "train_batch_size": 256}
     assert applied.scaling.env_runners["rollout_fragment_length"] == 32
     assert applied.algo.training["train_batch_size_per_learner"] == 256
 
     explicit = "algo.training.train_batch_size_per_learner=512"
     settings = settings_for([*QUIET, "train.from_sweep=found", explicit], "train")
-    applied, _ = settings_from_sweep(settings, client, [explicit])
+    applied, _ = settings_from_sweep(settings, [explicit])
     assert applied.algo.training["train_batch_size_per_learner"] == 512
     assert applied.scaling.env_runners["rollout_fragment_length"] == 32
 
@@ -270,13 +270,13 @@ def test_evaluate_scores_a_trained_policy_above_random(isolated_runs, capsys):
 
 @pytest.mark.slow
 def test_a_checkpoint_of_another_algorithm_or_env_is_refused(isolated_runs, capsys):
-    from motif_tune.rllib.algorithm import build_algorithm
+    from motif_tune.compat.ray import build_algorithm_in
     from motif_tune.rllib.builder import build_algorithm_config
-    from motif_tune.run.ray_session import start_ray
+    from motif_tune.runtime.ray_session import start_ray
 
     settings = settings_for(["algo=appo", *QUIET], "train")
     start_ray(settings)
-    algo = build_algorithm(build_algorithm_config(settings), isolated_runs / "appo")
+    algo = build_algorithm_in(build_algorithm_config(settings), isolated_runs / "appo")
     checkpoint = isolated_runs / "appo" / "checkpoint_000000"
     algo.save_to_path(str(checkpoint))
     algo.stop()

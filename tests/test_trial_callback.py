@@ -7,8 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from motif_tune.search.budget import trial_budget
 from motif_tune.tracking.callback import MLflowTrialCallback
-from motif_tune.tracking.store import open_store
+from motif_tune.tracking.client import open_store
 from motif_tune.tracking.sweep_run import SweepRun
 from tests.conftest import settings_for
 
@@ -44,7 +45,7 @@ def sweep(isolated_runs):
 
 
 def test_a_trial_run_is_named_with_its_settings_and_curated_curves(sweep):
-    callback = MLflowTrialCallback(sweep)
+    callback = MLflowTrialCallback(sweep, trial_budget(sweep.settings))
     callback.setup()
     first = trial("a1")
     callback.on_trial_start(0, [first], first)
@@ -61,7 +62,7 @@ def test_a_trial_run_is_named_with_its_settings_and_curated_curves(sweep):
 
 
 def test_runs_a_killed_driver_left_running_are_settled_on_resume(sweep):
-    before = MLflowTrialCallback(sweep)
+    before = MLflowTrialCallback(sweep, trial_budget(sweep.settings))
     before.setup()
     ended, lost, failed = trial("e1"), trial("l2"), trial("f3")
     for t in (ended, lost, failed):
@@ -70,7 +71,7 @@ def test_runs_a_killed_driver_left_running_are_settled_on_resume(sweep):
     before.writer.flush()
     # The driver is killed here: all three runs are RUNNING. Tune's saved state knows
     # that e1 ended (its budget spent) and f3 failed, and never heard of l2.
-    resumed = MLflowTrialCallback(sweep)
+    resumed = MLflowTrialCallback(sweep, trial_budget(sweep.settings))
     resumed.setup()
     ended = trial("e1", "TERMINATED", steps=600)
     failed = trial("f3", "ERROR")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from motif_tune.tracking.store import open_store
+from motif_tune.tracking.client import open_store
 from tests.conftest import cli, runs_by_role
 
 pytestmark = pytest.mark.slow

@@ -12,11 +12,13 @@ from types import SimpleNamespace
 
 from mlflow.entities import Metric, Param, RunTag
 
+from motif_tune.search.budget import trial_budget
 from motif_tune.tracking.callback import MLflowTrialCallback
+from motif_tune.tracking.client import open_store
 from motif_tune.tracking.journal import Journal
-from motif_tune.tracking.store import open_store
+from motif_tune.tracking.runs import batches
 from motif_tune.tracking.sweep_run import SweepRun
-from motif_tune.tracking.writer import RunWriter, _Pending, batches
+from motif_tune.tracking.writer import RunWriter
 from tests.conftest import settings_for
 
 
@@ -130,17 +132,15 @@ def test_a_full_queue_makes_the_caller_wait_until_the_writer_catches_up():
 
 
 def test_batches_keep_within_mlflows_limits():
-    records = _Pending(
-        [metric(i) for i in range(2500)], [Param(f"p{i}", "1") for i in range(150)], []
-    )
-    calls = list(batches(records))
+    metrics, params = [metric(i) for i in range(2500)], [Param(f"p{i}", "1") for i in range(150)]
+    calls = list(batches(metrics, params, []))
     assert sum(len(m) for m, _, _ in calls) == 2500 and sum(len(p) for _, p, _ in calls) == 150
     assert all(len(m) + len(p) + len(t) <= 1000 and len(p) <= 100 for m, p, t in calls)
 
 
 EXIT_SCRIPT = """
 import os, signal, sys, time
-from motif_tune.tracking.store import open_store
+from motif_tune.tracking.client import open_store
 from motif_tune.tracking.writer import RunWriter
 from mlflow.entities import Metric
 
@@ -221,7 +221,7 @@ def test_a_resumed_sweep_writes_the_steps_a_killed_driver_still_had_queued(isola
     settings = settings_for(["sweep=smoke", "run_name=journal"])
     sweep = SweepRun(settings, open_store(settings.tracking.uri))
     sweep.start()
-    killed = MLflowTrialCallback(sweep)
+    killed = MLflowTrialCallback(sweep, trial_budget(sweep.settings))
     killed.writer = RunWriter(FakeClient(), background=False)  # writes nothing: killed
     killed.setup()
     first, second = _trial("a1"), _trial("b2")
@@ -231,7 +231,7 @@ def test_a_resumed_sweep_writes_the_steps_a_killed_driver_still_had_queued(isola
             killed.on_trial_result(0, [trial], trial, _result(i))
     killed.journal.close()
 
-    resumed = MLflowTrialCallback(sweep)
+    resumed = MLflowTrialCallback(sweep, trial_budget(sweep.settings))
     resumed.setup()  # no runs in MLflow yet: the steps wait for their trial's run
     resumed.on_trial_start(0, [first], first)  # restored from a checkpoint at iteration 2
     for i in (3, 4):
@@ -252,7 +252,7 @@ def test_a_run_created_before_the_kill_without_its_params_gets_them_on_resume(is
     settings = settings_for(["sweep=smoke", "run_name=bare"])
     sweep = SweepRun(settings, open_store(settings.tracking.uri))
     sweep.start()
-    killed = MLflowTrialCallback(sweep)
+    killed = MLflowTrialCallback(sweep, trial_budget(sweep.settings))
     killed.writer = RunWriter(sweep.client, background=False)
     killed.writer.log = lambda *args, **kwargs: None  # the kill took the queued params
     running, ended = _trial("a1"), _trial("b2", "TERMINATED")
@@ -260,7 +260,7 @@ def test_a_run_created_before_the_kill_without_its_params_gets_them_on_resume(is
         killed.on_trial_start(0, [running, ended], trial)
     assert not any(run.data.params for run in sweep.trial_runs().values())
 
-    resumed = MLflowTrialCallback(sweep)
+    resumed = MLflowTrialCallback(sweep, trial_budget(sweep.settings))
     resumed.setup()
     resumed.on_trial_start(0, [running], running)  # restored; the ended one is not restarted
     resumed.on_experiment_end([running, ended])
@@ -273,14 +273,14 @@ def test_the_run_of_a_trial_tune_lost_with_the_kill_is_removed_even_when_it_ende
     settings = settings_for(["sweep=smoke", "run_name=lost"])
     sweep = SweepRun(settings, open_store(settings.tracking.uri))
     sweep.start()
-    killed = MLflowTrialCallback(sweep, background=False)
+    killed = MLflowTrialCallback(sweep, trial_budget(sweep.settings), background=False)
     kept, lost = _trial("a1"), _trial("x9", "TERMINATED")
     for trial in (kept, lost):  # x9 ended after Tune last saved its experiment state
         killed.on_trial_start(0, [kept, lost], trial)
         killed.on_trial_result(0, [trial], trial, _result(1))
     killed.on_trial_complete(0, [kept, lost], lost)
 
-    resumed = MLflowTrialCallback(sweep)
+    resumed = MLflowTrialCallback(sweep, trial_budget(sweep.settings))
     resumed.setup()
     resumed.on_trial_start(0, [kept], kept)
     resumed.on_experiment_end([kept])  # the resumed sweep never heard of x9

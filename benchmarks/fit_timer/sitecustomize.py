@@ -33,12 +33,12 @@ PHASES_VAR = "MOTIF_BENCH_PHASES"
 # module -> functions (``Class.method`` for methods) whose calls are timed.
 PHASES = {
     "motif_tune.cli": ("main", "_main"),  # main ends the process: _main returns first
-    "motif_tune.run.checks": ("check_settings",),
-    "motif_tune.run.sweep": ("run_sweep",),
-    "motif_tune.run.resources": ("check_sweep_fits",),
-    "motif_tune.run.ray_session": ("start_ray", "stop_ray"),
+    "motif_tune.commands.sweep": ("prepare_sweep",),
+    "motif_tune.pipeline.sweep": ("run_sweep", "summarise"),
+    "motif_tune.pipeline.plan": ("plan_sweep", "fit_to_cluster"),
+    "motif_tune.runtime.ray_session": ("start_ray", "stop_ray"),
     "motif_tune.tracking.sweep_run": ("SweepRun.__init__", "SweepRun.start", "SweepRun.finish"),
-    "motif_tune.run.summary": ("summarise",),
+    "motif_tune.tracking.outcome": ("record_outcome",),
     "ray.rllib.algorithms.algorithm": ("Algorithm.__init__",),
 }
 _WORKER_SCRIPTS = ("default_worker.py", "setup_worker.py")

@@ -8,25 +8,13 @@ Hydra's advice to add a key nothing reads.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
 from functools import cache
 
 from pydantic import BaseModel
 
-from motif_tune.config.files import CONFIG_GROUPS, config_dir, group_dir
 from motif_tune.config.schema import Settings, is_setting
-from motif_tune.errors import ConfigError
+from motif_tune.config.sources import CONFIG_GROUPS, config_dir, group_dir
 from motif_tune.results import flatten
-
-
-def check_override_keys(overrides: Sequence[str]) -> None:
-    """Refuse ``key=value`` overrides whose key is no setting, naming the nearest ones."""
-    for override in overrides:
-        key, sep, _ = override.partition("=")
-        if not sep or override.startswith(("+", "~", "-", "hydra")) or "/" in key:
-            continue
-        if key not in CONFIG_GROUPS and not is_setting(key):
-            raise ConfigError(unknown_setting(key))
 
 
 def unknown_setting(key: str) -> str:

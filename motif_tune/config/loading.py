@@ -3,7 +3,7 @@
 This is the one place that reads raw config. Everything downstream receives a
 frozen ``Settings`` object; a mistake surfaces here as a ``ConfigError`` with
 one sentence, before Ray or MLflow start. Checks that need RLlib or the env
-come after, in :func:`motif_tune.run.checks.check_settings`.
+come after, in :func:`motif_tune.rllib.checks.check_settings`.
 """
 
 from __future__ import annotations

@@ -289,6 +289,17 @@ class SweepSettings(_Model):
         return self
 
     @property
+    def objective_description(self) -> str:
+        """How trials are scored, in words (the sweep's first line and its summary)."""
+        objective = self.objective
+        if objective.by == "evaluation":
+            return (
+                f"{self.metric} of a greedy evaluation over {objective.episodes} "
+                "fixed-seed episodes"
+            )
+        return f"{self.metric}, mean of the last {objective.window} reports"
+
+    @property
     def startup_trials(self) -> int:
         if self.n_startup_trials is not None:
             return self.n_startup_trials

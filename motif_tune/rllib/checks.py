@@ -11,16 +11,25 @@ import inspect
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from motif_tune.compat.ray import deprecated_default
 from motif_tune.config import Settings
+from motif_tune.envs.registry import validate_env
 from motif_tune.errors import ConfigError
-from motif_tune.results import one_line
 from motif_tune.rllib.builder import algorithm_class, build_algorithm_config
+from motif_tune.text import one_line
 
 if TYPE_CHECKING:
     from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
 # Keys the framework sets itself; a group must not set them a second time.
 _RESERVED = {"env", "env_config", "env_to_module_connector", "callbacks"}
+
+
+def check_settings(settings: Settings) -> None:
+    """Every check of a command's settings that needs more than the schema: the env and
+    its config, then the RLlib settings (before Ray starts)."""
+    validate_env(settings.env.id, settings.env.env_config)
+    check_algorithm_settings(settings)
 
 
 def check_algorithm_settings(settings: Settings) -> None:
@@ -69,17 +78,14 @@ _OLD_STACK_ONLY = {
 
 def builder_keys(config: AlgorithmConfig, method: str) -> list[str]:
     """The keyword arguments of a builder method, through the config class hierarchy."""
-    from ray._common.deprecation import DEPRECATED_VALUE
-
     names: set[str] = set()
     for klass in type(config).__mro__:
         builder = klass.__dict__.get(method)
         if builder is None:
             continue
         for name, param in inspect.signature(builder).parameters.items():
-            if (
-                param.kind is inspect.Parameter.KEYWORD_ONLY
-                and param.default is not DEPRECATED_VALUE
+            if param.kind is inspect.Parameter.KEYWORD_ONLY and not deprecated_default(
+                param.default
             ):
                 names.add(name)
     return sorted(names - _RESERVED - _OLD_STACK_ONLY)

@@ -81,9 +81,9 @@ def trial_budget(settings: Settings) -> Budget:
     return Budget(unit, amount, milestones, scheduler.reduction_factor)
 
 
-def budget_notices(settings: Settings) -> list[str]:
+def budget_notices(settings: Settings, budget: Budget) -> list[str]:
     """Sentences a user should read before a sweep starts (nothing is refused here)."""
-    sweep, budget = settings.sweep, trial_budget(settings)
+    sweep = settings.sweep
     notices = []
     if sweep.scheduler.type == "asha" and not budget.early_stopping:
         notices.append(

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from motif_tune.config import ParamSpec, Settings, apply_overrides
 from motif_tune.errors import ConfigError
-from motif_tune.results import fmt
+from motif_tune.text import fmt
 
 # A trial's seed (verification retrains a configuration on several).
 SEED = "seed"

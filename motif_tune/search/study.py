@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from motif_tune.config import Settings
 from motif_tune.errors import ConfigError
-from motif_tune.results import one_line
+from motif_tune.stores import created_once, sqlite_path
+from motif_tune.text import one_line
 
 if TYPE_CHECKING:
     import optuna
@@ -54,7 +55,7 @@ def study_question(settings: Settings) -> dict[str, str]:
     }
 
 
-def study_attrs(settings: Settings, parent_run_id: str | None = None) -> dict[str, Any]:
+def study_attrs(settings: Settings) -> dict[str, Any]:
     """The study's attributes: its question, and what a listing shows of the sweep."""
     sweep = settings.sweep
     attrs: dict[str, Any] = {
@@ -64,8 +65,6 @@ def study_attrs(settings: Settings, parent_run_id: str | None = None) -> dict[st
         "budget": sweep.budget.amount,
         "space": sorted(sweep.space),
     }
-    if parent_run_id:
-        attrs[ATTR_PARENT_RUN] = parent_run_id
     return attrs
 
 
@@ -75,7 +74,6 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     migrated) under a lock beside it, so several processes may open it at once. A
     path without a scheme is a journal file (Optuna's JournalStorage)."""
     import optuna
-    from filelock import FileLock
 
     try:
         if "://" not in url:
@@ -83,13 +81,12 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 
             Path(url).parent.mkdir(parents=True, exist_ok=True)
             return optuna.storages.JournalStorage(JournalFileBackend(url))
-        if not url.startswith("sqlite:///"):
+        path = sqlite_path(url)
+        if path is None:
             return optuna.storages.RDBStorage(url)
-        path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(f"{path}.lock"):
-            # A generous timeout: concurrent sweeps write to one file.
-            return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+        # A generous timeout: concurrent sweeps write to one file.
+        engine = {"connect_args": {"timeout": 60}}
+        return created_once(path, lambda: optuna.storages.RDBStorage(url, engine_kwargs=engine))
     except (ImportError, ValueError, OSError) as err:
         raise ConfigError(
             f"sweep.study.storage '{url}' cannot be opened ({one_line(str(err), 160)}); "
@@ -104,11 +101,11 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 
 def study_names(url: str) -> list[str]:
     """The studies stored at ``url``, oldest first (none, without creating a SQLite file)."""
-    local = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
-    if "://" not in local and not Path(local).exists():
+    path = sqlite_path(url) or (None if "://" in url else Path(url))
+    if path is not None and not path.exists():
         return []
-    if url.startswith("sqlite:///"):
-        names = _sqlite_study_names(Path(local))
+    if sqlite_path(url) is not None:
+        names = _sqlite_study_names(sqlite_path(url))
         if names is not None:
             return names
     return [s.study_name for s in open_storage(url).get_all_studies()]
@@ -243,8 +240,16 @@ def link_run(storage_url: str, study_name: str, tune_trial_id: str, run_id: str)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if trial.user_attrs.get(ATTR_TUNE_TRIAL) == tune_trial_id:
             if trial.user_attrs.get(ATTR_MLFLOW_RUN) != run_id:
-                storage.set_trial_user_attr(trial._trial_id, ATTR_MLFLOW_RUN, run_id)
+                storage.set_trial_user_attr(
+                    storage_trial_id(storage, study_name, trial.number), ATTR_MLFLOW_RUN, run_id
+                )
             return
+
+
+def storage_trial_id(storage: optuna.storages.BaseStorage, study_name: str, number: int) -> int:
+    """The storage's id of trial ``number`` of a study (its public lookups)."""
+    study_id = storage.get_study_id_from_name(study_name)
+    return storage.get_trial_id_from_study_id_trial_number(study_id, number)
 
 
 def settle_unfinished(storage_url: str, study_name: str) -> int:
@@ -257,7 +262,8 @@ def settle_unfinished(storage_url: str, study_name: str) -> int:
     study = optuna.load_study(study_name=study_name, storage=storage)
     stuck = [t for t in study.get_trials(deepcopy=False) if not t.state.is_finished()]
     for trial in stuck:
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        trial_id = storage_trial_id(storage, study_name, trial.number)
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
     if stuck:
         log.info("Study '%s': %d unfinished trial(s) marked failed.", study_name, len(stuck))
     return len(stuck)

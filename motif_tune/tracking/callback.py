@@ -22,13 +22,14 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from ray.tune import Callback
 
 from motif_tune.config import Settings
-from motif_tune.search.budget import trial_budget
+from motif_tune.search.budget import Budget
 from motif_tune.search.params import searched_values, short_values, trial_settings
 from motif_tune.search.study import link_run
+from motif_tune.stores import is_server
 from motif_tune.tracking.journal import Journal, Step
 from motif_tune.tracking.metrics import ITERATION_TIME, MetricSelection, metric_selection
-from motif_tune.tracking.params import trial_params
-from motif_tune.tracking.store import (
+from motif_tune.tracking.run_params import trial_params
+from motif_tune.tracking.runs import (
     TAG_SWEEP,
     TAG_TRIAL_ID,
     TAG_TRIAL_STATUS,
@@ -61,13 +62,14 @@ class MLflowTrialCallback(Callback):
     writer thread, no journal).
     """
 
-    def __init__(self, sweep_run: SweepRun, role: str = "trial", background: bool = True) -> None:
+    def __init__(
+        self, sweep_run: SweepRun, budget: Budget, role: str = "trial", background: bool = True
+    ) -> None:
         self.sweep_run = sweep_run
         self.client = sweep_run.client
         self.role = role  # "trial" for the search, "verify" for retraining on fresh seeds
-        self.budget = trial_budget(sweep_run.settings)
-        server = sweep_run.settings.tracking.uri.startswith(("http://", "https://"))
-        threads = SERVER_WRITERS if server else 1
+        self.budget = budget
+        threads = SERVER_WRITERS if is_server(sweep_run.tracking_uri) else 1
         self.writer = RunWriter(self.client, background=background, threads=threads)
         path = journal_path(sweep_run.settings, role) if background else None
         self.journal = Journal(path) if path else None

@@ -36,6 +36,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from motif_tune.compat.mlflow import tracking_uri_set
 from motif_tune.envs.registry import make_env
 from motif_tune.errors import UnsupportedPolicyError
 from motif_tune.rllib.algorithm import RLLIB_METADATA
@@ -89,6 +90,10 @@ class PolicyModel(mlflow.pyfunc.PythonModel):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._module = None
+
+    def unload(self) -> None:
+        """Drop the network (it is rebuilt from the checkpoint when the model loads)."""
         self._module = None
 
     def load_context(self, context: Any) -> None:
@@ -287,7 +292,7 @@ def log_policy_model(
     model.load_checkpoint(checkpoint)
     rows = sample_rows(model.observation_space, SIGNATURE_SAMPLES)
     actions = model.predict(None, rows)
-    model._module = None
+    model.unload()
     inferred = infer_signature(rows, actions)
     # Positional columns (no names): arrays, lists and DataFrames with any column names
     # all fit; floats are double so that float32 and float64 observations both do.
@@ -320,27 +325,6 @@ def requirements() -> list[str]:
         except PackageNotFoundError:
             pinned.append(requirement)
     return pinned
-
-
-@contextmanager
-def tracking_uri_set(tracking_uri: str) -> Iterator[None]:
-    """MLflow's global tracking URI is ``tracking_uri`` inside, and what it was after.
-
-    The fluent API (``mlflow.pyfunc.log_model``, and a SQLite registry resolving
-    a ``models:/m-...`` source) reads the global URI; ``MLFLOW_TRACKING_URI``
-    is restored too, as ``mlflow.set_tracking_uri`` rewrites it.
-    """
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    previous_uri = tracking_utils._tracking_uri
-    previous_env = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(tracking_uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(previous_uri)
-        if previous_env is not None:
-            os.environ["MLFLOW_TRACKING_URI"] = previous_env
 
 
 @contextmanager

@@ -13,10 +13,18 @@ import pandas as pd
 from mlflow.entities import Metric, Run
 from mlflow.tracking import MlflowClient
 
+from motif_tune.config import Settings
+from motif_tune.errors import ConfigError
 from motif_tune.results import OBJECTIVE
-from motif_tune.tracking.store import (
+from motif_tune.tracking.client import (
     DEFAULT_EXPERIMENT,
+    experiment_id,
+    mlflow_client,
+    store_exists,
+)
+from motif_tune.tracking.runs import (
     TAG_ROLE,
+    TAG_SWEEP,
     TAG_TRIAL_ID,
     TAG_TRIAL_STATUS,
     child_runs,
@@ -182,3 +190,29 @@ def _as_numbers(column: pd.Series) -> pd.Series:
         return pd.to_numeric(column)
     except (ValueError, TypeError):
         return column
+
+
+def recorded_sweep_params(settings: Settings, name: str) -> dict[str, str]:
+    """The params sweep ``name`` recorded on its parent run (its ``best.*`` values and the
+    config paths of its searched names); one sentence when there is no such sweep."""
+    if "'" in name or not store_exists(settings.tracking.uri):
+        raise ConfigError(_no_sweep_message(settings, name, []))
+    client = mlflow_client(settings)
+    exp_id = experiment_id(client, settings)
+    runs = sweep_runs(client, [exp_id], name)
+    if not runs:
+        raise ConfigError(_no_sweep_message(settings, name, _recent_sweeps(client, exp_id)))
+    return dict(runs[0].data.params)
+
+
+def _recent_sweeps(client: MlflowClient, exp_id: str, count: int = 5) -> list[str]:
+    runs = sweep_runs(client, [exp_id], limit=count)
+    return [r.data.tags.get(TAG_SWEEP, r.info.run_name) for r in runs]
+
+
+def _no_sweep_message(settings: Settings, name: str, recent: list[str]) -> str:
+    known = f"recent sweeps: {', '.join(recent)}" if recent else "no sweep is recorded there yet"
+    return (
+        f"train.from_sweep '{name}' names no sweep in MLflow experiment "
+        f"'{settings.tracking.experiment_name}' at {settings.tracking.uri}; {known}."
+    )

@@ -2,50 +2,43 @@
 
 Trials are nested child runs under it (:mod:`motif_tune.tracking.callback`),
 found again by their trial id tag, so a resumed sweep continues its runs
-instead of duplicating them. The parent holds the composed config, the best
-trial's values, the top checkpoints' registry version and the sweep's plots.
+instead of duplicating them. The parent holds the composed config, its choices
+and searched space as params, and, once the sweep is over, its outcome
+(:mod:`motif_tune.tracking.outcome`).
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlflow.entities import Run, RunTag
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from motif_tune.config import Settings
-from motif_tune.errors import UnsupportedPolicyError
-from motif_tune.results import fmt, mask_secrets
-from motif_tune.rllib.algorithm import RLLIB_METADATA
-from motif_tune.tracking.params import sweep_params
-from motif_tune.tracking.policy_model import (
-    CHECKPOINT_ARTIFACT,
-    log_policy_model,
-    tracking_uri_set,
-)
-from motif_tune.tracking.store import (
+from motif_tune.secrets import mask_secrets, masked_tag
+from motif_tune.text import fmt
+from motif_tune.tracking.client import experiment_id, mlflow_client
+from motif_tune.tracking.policy_model import CHECKPOINT_ARTIFACT
+from motif_tune.tracking.run_params import sweep_params
+from motif_tune.tracking.runs import (
     TAG_CHECKPOINT_RANK,
     TAG_CHECKPOINT_SOURCE,
     TAG_ROLE,
     TAG_SWEEP,
     TAG_TRIAL_ID,
     child_runs,
-    experiment_id,
+    end_run,
     git_commit,
     log_params,
-    mlflow_client,
+    log_records,
     run_tags,
-    show_in_runs_view,
+    start_run,
     sweep_runs,
 )
-
-if TYPE_CHECKING:
-    import pandas as pd
+from motif_tune.tracking.ui import show_in_runs_view
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +52,10 @@ class SweepRun:
         self.experiment_id = experiment_id(self.client, settings)
         self.run_id: str | None = None
 
+    @property
+    def tracking_uri(self) -> str:
+        return self.settings.tracking.uri
+
     def start(self, overrides: Iterable[str] = ()) -> str:
         """Create the parent run (or continue the one with this run name)."""
         existing = self._find_parent()
@@ -70,21 +67,21 @@ class SweepRun:
         tags = run_tags(settings, "sweep") | {
             TAG_SWEEP: settings.run_name,
             "sweep": settings.sweep.name,
-            "hydra_overrides": mask_secrets(" ".join(overrides))[:5000],
+            "hydra_overrides": masked_tag(" ".join(overrides)),
         }
         commit = git_commit()
         if commit:
             tags["mlflow.source.git.commit"] = commit
         show_in_runs_view(self.client, self.experiment_id, settings.sweep.space)
-        run = self.client.create_run(self.experiment_id, run_name=settings.run_name, tags=tags)
-        self.run_id = run.info.run_id
-        log_params(self.client, self.run_id, sweep_params(settings))
+        self.run_id = start_run(
+            self.client, self.experiment_id, settings.run_name, tags, sweep_params(settings)
+        )
         self.log_config()
         return self.run_id
 
     def finish(self, status: str = "FINISHED") -> None:
         if self.run_id:
-            self.client.set_terminated(self.run_id, status=status)
+            end_run(self.client, self.run_id, status)
 
     def _find_parent(self) -> str | None:
         runs = sweep_runs(self.client, [self.experiment_id], self.settings.run_name)
@@ -101,117 +98,14 @@ class SweepRun:
         if run_id is None:
             return
         self.client.log_artifacts(run_id, path, artifact_path=CHECKPOINT_ARTIFACT)
-        self.client.log_batch(
-            run_id,
-            tags=[RunTag(TAG_CHECKPOINT_RANK, str(rank)), RunTag(TAG_CHECKPOINT_SOURCE, path)],
-        )
+        tags = [RunTag(TAG_CHECKPOINT_RANK, str(rank)), RunTag(TAG_CHECKPOINT_SOURCE, path)]
+        log_records(self.client, run_id, tags=tags)
         log.info("Logged checkpoint #%d (%s) of trial %s to MLflow.", rank, fmt(value), trial_id)
 
-    def register_champion(self, trial_id: str, model_name: str, tags: Mapping[str, str]) -> str:
-        """Register a trial's checkpoint as a new model version, aliased ``champion``.
-
-        The version is a pyfunc model (``policy``, logged into the trial's run)
-        that wraps the checkpoint and answers observations with greedy actions
-        (:mod:`motif_tune.tracking.policy_model`). An env whose observations or
-        actions are not rows of numbers gets its raw ``checkpoint/`` upload
-        registered instead.
-        """
-        run_id = self.child_runs()[trial_id]
-        self._ensure_registered_model(model_name)
-        source, model_id = self._policy_model(trial_id, run_id)
-        # A SQLite registry resolves a ``models:/m-...`` source with the global tracking URI.
-        with tracking_uri_set(self.settings.tracking.uri):
-            version = self.client.create_model_version(
-                model_name,
-                source=source,
-                run_id=run_id,
-                tags={
-                    TAG_SWEEP: self.settings.run_name,
-                    "algo": self.settings.algo.name,
-                    "env": self.settings.env.id,
-                    **tags,
-                },
-                description=f"Champion of sweep {self.settings.run_name}.",
-                model_id=model_id,
-            )
-        self.client.set_registered_model_alias(model_name, "champion", version.version)
-        self.client.set_tag(self.run_id, "registered_model", f"{model_name}/{version.version}")
-        return str(version.version)
-
-    def _ensure_registered_model(self, model_name: str) -> None:
-        """The registered model, created unless it exists; sweeps ending at once may
-        both find it missing, and the one that creates it second is not an error."""
-        try:
-            self.client.get_registered_model(model_name)
-            return
-        except MlflowException:
-            pass
-        try:
-            self.client.create_registered_model(
-                model_name, description="Best RLlib checkpoints of motif-tune sweeps."
-            )
-        except MlflowException as err:
-            if err.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-
-    def _policy_model(self, trial_id: str, run_id: str) -> tuple[str, str | None]:
-        """(model source, logged model id) of the pyfunc model of a trial's checkpoint."""
-        import mlflow.artifacts
-
-        run = self.client.get_run(run_id)
-        env = self.settings.env
-        with tempfile.TemporaryDirectory() as folder:
-            local = run.data.tags.get(TAG_CHECKPOINT_SOURCE)
-            if not local or not (Path(local) / RLLIB_METADATA).is_file():  # not on this machine
-                local = mlflow.artifacts.download_artifacts(
-                    run_id=run_id,
-                    artifact_path=CHECKPOINT_ARTIFACT,
-                    dst_path=folder,
-                    tracking_uri=self.settings.tracking.uri,
-                )
-            try:
-                info = log_policy_model(
-                    self.settings.tracking.uri,
-                    run_id,
-                    local,
-                    env.id,
-                    env.env_config,
-                    normalize_actions=env.normalize_actions,
-                    clip_actions=env.clip_actions,
-                )
-            except UnsupportedPolicyError as err:
-                log.warning(
-                    "Registering trial %s's raw checkpoint, no pyfunc model: %s", trial_id, err
-                )
-                return f"{run.info.artifact_uri}/{CHECKPOINT_ARTIFACT}", None
-        return info.model_uri, info.model_id
-
-    def log_verification(self, rows: list[dict[str, Any]], metric: str) -> None:
-        """The finalists' per-seed scores as a table and a plot (``verification/``)."""
-        import pandas as pd
-
-        from motif_tune.tracking.plots import finalists_plot
-
-        with tempfile.TemporaryDirectory() as folder:
-            table = Path(folder) / "finalists.csv"
-            pd.DataFrame(rows).to_csv(table, index=False)
-            plot = finalists_plot(rows, Path(folder) / "finalists.png", metric)
-            for path in (table, plot):
-                self.client.log_artifact(self.run_id, str(path), artifact_path="verification")
-
-    def log_plots(self, trials: pd.DataFrame) -> None:
-        """The trials as ``plots/trials.csv`` and the study of the values they ran with
-        as plots (``plots/study.html`` and PNGs)."""
-        from motif_tune.tracking.plots import applied_study, study_plots
-
-        sweep = self.settings.sweep
-        with tempfile.TemporaryDirectory() as folder:
-            study = applied_study(trials, sweep.space, sweep.mode)
-            paths = study_plots(study, Path(folder), sweep.metric)
-            table = Path(folder) / "trials.csv"
-            trials.to_csv(table, index=False)
-            for path in [table, *paths]:
-                self.client.log_artifact(self.run_id, str(path), artifact_path="plots")
+    def log_files(self, folder: str, paths: Iterable[Path]) -> None:
+        """Files into the parent run's artifacts under ``folder``."""
+        for path in paths:
+            self.client.log_artifact(self.run_id, str(path), artifact_path=folder)
 
     def log_config(self) -> None:
         """The composed config as YAML, so a sweep can be re-run from what it recorded."""

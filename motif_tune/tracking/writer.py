@@ -29,17 +29,17 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from motif_tune.tracking.runs import batches, start_run
+
 log = logging.getLogger(__name__)
 
-# MLflow's limits for one log_batch call.
-MAX_METRICS, MAX_PARAMS, MAX_TAGS, MAX_ENTITIES = 1000, 100, 100, 1000
 # Calls a RunWriter makes for a run in order (after writing what the run queued before).
 RUN_CALLS = ("set_terminated", "update_run", "delete_run")
 
@@ -258,11 +258,10 @@ class RunWriter:
         on_created: Callable[[str], None] | None,
     ) -> None:
         try:
-            run = self.client.create_run(experiment_id, run_name=run_name, tags=tags)
+            ref.run_id = start_run(self.client, experiment_id, run_name, tags)
         except Exception as err:
             self._failed(1, f"creating run '{run_name}'", err)
             return
-        ref.run_id = run.info.run_id
         if on_created is not None:
             try:
                 on_created(ref.run_id)
@@ -273,7 +272,7 @@ class RunWriter:
         if ref.run_id is None:
             self._failed(len(records.metrics), "logging to a run that was not created", None)
             return
-        for metrics, params, tags in batches(records):
+        for metrics, params, tags in batches(records.metrics, records.params, records.tags):
             try:
                 self.client.log_batch(ref.run_id, metrics=metrics, params=params, tags=tags)
             except Exception as err:
@@ -290,19 +289,6 @@ class RunWriter:
     def _failed(self, records: int, what: str, err: BaseException | None) -> None:
         self.failed += records
         log.warning("MLflow: %s failed%s.", what, f" ({err})" if err else "")
-
-
-def batches(
-    records: _Pending,
-) -> Iterator[tuple[list[Metric], list[Param], list[RunTag]]]:
-    """The records in as few ``log_batch`` calls as MLflow's limits allow."""
-    metrics, params, tags = records.metrics, records.params, records.tags
-    while metrics or params or tags:
-        p, params = params[:MAX_PARAMS], params[MAX_PARAMS:]
-        t, tags = tags[:MAX_TAGS], tags[MAX_TAGS:]
-        room = min(MAX_METRICS, MAX_ENTITIES - len(p) - len(t))
-        m, metrics = metrics[:room], metrics[room:]
-        yield m, p, t
 
 
 # ----------------------------------------------------------------- exit and SIGTERM

@@ -1,56 +1,24 @@
-"""Where the config files live, and the choices of each config group.
-
-``conf/`` holds Hydra's primary config and its groups; ``sweeps/`` sits beside it
-(the design card puts sweeps at the top level) and is registered as the
-``sweep`` group.
-"""
+"""Command-line overrides read before Hydra composes anything: unknown group choices and
+setting names refused in one sentence, and the forms Hydra needs written for the user."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
+from motif_tune.config.keys import unknown_setting
 from motif_tune.config.schema import BUDGET_UNITS, is_setting
+from motif_tune.config.sources import CONFIG_GROUPS, group_choices
 from motif_tune.errors import ConfigError
 
-CONFIG_GROUPS = ("env", "algo", "scaling", "tracking", "paths", "sweep")
 
-
-def project_dir() -> Path:
-    """Where ``conf/`` and ``sweeps/`` live: MOTIF_TUNE_PROJECT_DIR, else the checkout."""
-    if env := os.environ.get("MOTIF_TUNE_PROJECT_DIR"):
-        return Path(env).resolve()
-    here = Path(__file__).resolve().parents[2]
-    return here if (here / "conf").is_dir() else Path.cwd()
-
-
-def config_dir() -> Path:
-    return project_dir() / "conf"
-
-
-def sweeps_dir() -> Path:
-    return project_dir() / "sweeps"
-
-
-def register_sweeps(directory: Path | None = None) -> None:
-    """Make every ``sweeps/*.yaml`` a choice of the ``sweep`` config group."""
-    from hydra.core.config_store import ConfigStore
-    from omegaconf import OmegaConf
-
-    store = ConfigStore.instance()
-    for path in sorted((directory or sweeps_dir()).glob("*.yaml")):
-        store.store(group="sweep", name=path.stem, node=OmegaConf.load(path), package="_global_")
-
-
-def group_dir(group: str) -> Path:
-    """The folder of a config group's files (``sweep`` reads ``sweeps/``)."""
-    return sweeps_dir() if group == "sweep" else config_dir() / group
-
-
-def group_choices(group: str) -> list[str]:
-    """The files of a config group."""
-    return sorted(p.stem for p in group_dir(group).glob("*.yaml"))
+def check_override_keys(overrides: Sequence[str]) -> None:
+    """Refuse ``key=value`` overrides whose key is no setting, naming the nearest ones."""
+    for override in overrides:
+        key, sep, _ = override.partition("=")
+        if not sep or override.startswith(("+", "~", "-", "hydra")) or "/" in key:
+            continue
+        if key not in CONFIG_GROUPS and not is_setting(key):
+            raise ConfigError(unknown_setting(key))
 
 
 def with_free_form_keys(overrides: Sequence[str]) -> list[str]:

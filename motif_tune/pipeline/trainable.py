@@ -8,84 +8,32 @@ the full ``AlgorithmConfig``. So Tune, Optuna and MLflow see a handful of
 meaningful parameters instead of RLlib's 300 keys, and no RLlib-internal names
 (``_train_batch_size_per_learner``) leak into results.
 
-The score is either a greedy evaluation on fixed seeds, played at the first
-iteration, at each of ASHA's rungs and at the end of the budget (the same
-episodes for every trial), or the mean of the last few training reports.
-Between evaluations the last score stands, so every result carries one.
+Each result carries the trial's score under ``objective``
+(:class:`motif_tune.search.trial.Scorer`).
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from motif_tune.config import Settings
 from motif_tune.envs.faults import ENV_FAULTS
 from motif_tune.results import OBJECTIVE, is_number, nested_get
 from motif_tune.rllib.algorithm import RLLIB_METADATA
-from motif_tune.rllib.builder import algorithm_class, build_algorithm_config, evaluate_on_demand
-from motif_tune.search.budget import Budget, trial_budget
-from motif_tune.search.params import searched_values, trial_settings
+from motif_tune.rllib.builder import algorithm_class, build_algorithm_config
+from motif_tune.search.budget import Budget
+from motif_tune.search.params import searched_values
+from motif_tune.search.trial import Scorer, trial_config
 
 log = logging.getLogger(__name__)
 
-if TYPE_CHECKING:
-    from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
-
-def trial_config(base: Settings, values: dict[str, Any]) -> AlgorithmConfig:
-    """One trial's ``AlgorithmConfig``: its values applied, its scoring evaluation added."""
-    settings = trial_settings(base, values)
-    config = build_algorithm_config(settings)
-    objective = base.sweep.objective
-    if objective.by == "evaluation":
-        evaluate_on_demand(
-            config, objective.episodes, num_envs=objective.num_envs, seed=objective.seed
-        )
-    return config
-
-
-class Scorer:
-    """Turns a trial's results into its objective, evaluating when the budget says so."""
-
-    def __init__(self, settings: Settings, budget: Budget) -> None:
-        self.metric = settings.sweep.metric
-        self.objective = settings.sweep.objective
-        self.budget = budget
-        self.value = math.nan
-        self.progress: float | None = None  # budget spent at the last result
-        self.window: deque[float] = deque(maxlen=self.objective.window)
-
-    def evaluation_due(self, progress: float) -> bool:
-        """First result after (re)start, a rung crossed, or the budget reached."""
-        before, self.progress = self.progress, progress
-        if before is None or progress >= self.budget.amount:
-            return True
-        return any(before < rung <= progress for rung in self.budget.milestones)
-
-    def score(self, result: dict, evaluate: Any) -> float:
-        if self.objective.by == "smoothed":
-            value = nested_get(result, self.metric)
-            if is_number(value) and math.isfinite(value):
-                self.window.append(float(value))
-            if self.window:
-                self.value = sum(self.window) / len(self.window)
-            return self.value
-        if self.evaluation_due(float(nested_get(result, self.budget.result_key) or 0)):
-            result["evaluation"] = evaluate()
-            value = nested_get(result["evaluation"], self.metric)
-            if is_number(value) and math.isfinite(value):
-                self.value = float(value)
-        return self.value
-
-
-def make_trainable(base: Settings) -> type:
-    """A subclass of the configured RLlib Algorithm that builds its config from ``base``."""
+def make_trainable(base: Settings, budget: Budget) -> type:
+    """A subclass of the configured RLlib Algorithm that builds its config from ``base``
+    and stops being scored at ``budget``."""
     algo_cls = algorithm_class(base.algo.name)
-    budget = trial_budget(base)
 
     class MotifTrial(algo_cls):  # type: ignore[misc, valid-type]
         @classmethod
@@ -98,7 +46,7 @@ def make_trainable(base: Settings) -> type:
 
         def __init__(self, config: Any = None, **kwargs: Any) -> None:
             self._searched = searched_values(config)
-            self._scorer = Scorer(base, budget)
+            self._scorer = Scorer(base.sweep.metric, base.sweep.objective, budget)
             super().__init__(config=trial_config(base, self._searched), **kwargs)
 
         def train(self) -> dict:

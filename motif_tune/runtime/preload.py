@@ -3,7 +3,7 @@
 Python imports a module under a per-module lock; two threads importing
 overlapping packages at the same moment can each hold a lock the other needs
 (``ImportError: deadlock detected``). Where work runs beside the main thread
-(:mod:`motif_tune.run.background`), the modules both sides would import are
+(:mod:`motif_tune.runtime.background`), the modules both sides would import are
 imported first, in the main thread; what is left to each side is its own.
 """
 

@@ -19,7 +19,7 @@ from motif_tune.config import ParamSpec, Settings
 from motif_tune.errors import ConfigError
 from motif_tune.rllib.algorithm import actor_needs
 from motif_tune.rllib.builder import algorithm_class, build_algorithm_config
-from motif_tune.run.ray_session import local_cpus, ray_address
+from motif_tune.runtime.ray_session import local_cpus, ray_address
 from motif_tune.search.params import NUM_ENV_RUNNERS, WORKERS_PER_GPU, param_path, trial_settings
 
 if TYPE_CHECKING:
@@ -81,15 +81,23 @@ def fits(need: TrialResources, cluster: Mapping[str, float], node: Mapping[str, 
     return total_ok and bundle_ok
 
 
-def check_sweep_fits(
+Corner = tuple[dict[str, Any], TrialResources]
+
+
+def corner_needs(settings: Settings) -> tuple[Corner, ...]:
+    """What a trial at each resource corner of the space asks Ray for."""
+    return tuple((corner, needs_of(settings, corner)) for corner in resource_corners(settings))
+
+
+def check_fits(
     settings: Settings,
+    needs: tuple[Corner, ...],
     cluster: Mapping[str, float],
     largest_node: Mapping[str, float] | None = None,
 ) -> tuple[TrialResources, int]:
     """Refuse a sweep any of whose trials could never run; return the smallest need and
     how many trials run at once."""
     node = largest_node or cluster
-    needs = [(corner, needs_of(settings, corner)) for corner in resource_corners(settings)]
     misfits = [(corner, need) for corner, need in needs if not fits(need, cluster, node)]
     if misfits:
         corner, need = misfits[0]

@@ -11,36 +11,32 @@ MLflow run. The checkpoint is located and checked before Ray starts.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from motif_tune.compat.ray import build_algorithm_in
 from motif_tune.config import Settings
 from motif_tune.envs.registry import all_task_metrics
-from motif_tune.results import flatten, fmt, is_number, mask_secrets
-from motif_tune.rllib.algorithm import build_algorithm
+from motif_tune.results import flatten, is_number
 from motif_tune.rllib.builder import build_algorithm_config, evaluate_on_demand
-from motif_tune.run.checkpoints import (
-    TAG_CHECKPOINT,
+from motif_tune.rllib.checkpoints import (
+    CheckpointInfo,
     CheckpointSource,
     check_checkpoint,
-    resolve_checkpoint,
     restore,
 )
-from motif_tune.run.ray_session import ray_session
-from motif_tune.run.resources import check_fits_locally
-from motif_tune.tracking.store import (
-    experiment_id,
-    log_metrics,
-    log_params,
-    mlflow_client,
-    run_tags,
-)
+from motif_tune.rllib.checks import check_settings
+from motif_tune.runtime.ray_session import ray_session
+from motif_tune.runtime.resources import check_fits_locally
+from motif_tune.text import fmt
+from motif_tune.tracking.artifacts import resolve_checkpoint
+from motif_tune.tracking.command_run import CommandRun
+from motif_tune.tracking.runs import TAG_CHECKPOINT
 
 if TYPE_CHECKING:
-    from mlflow.tracking import MlflowClient
     from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
 
@@ -84,26 +80,49 @@ _EVAL_METRICS = (
 )
 
 
-def run_evaluate(settings: Settings) -> EvalSummary:
-    """Score ``settings.checkpoint`` over ``evaluate.episodes`` episodes; record it in MLflow."""
+@dataclass(frozen=True)
+class EvaluatePlan:
+    """A checked ``evaluate`` command: the checkpoint, the config it plays in, its run."""
+
+    settings: Settings
+    source: CheckpointSource
+    info: CheckpointInfo
+    config: AlgorithmConfig
+    mlflow: CommandRun
+
+
+def prepare_evaluate(settings: Settings, overrides: Sequence[str] = ()) -> EvaluatePlan:
+    """Every check before Ray starts: the checkpoint exists (MLflow URIs downloaded) and
+    fits the composed config, and the local Ray can hold the evaluation runners."""
+    check_settings(settings)
     source = resolve_checkpoint(settings)
     info = check_checkpoint(settings, source.path)
     config = evaluation_config(settings)
     check_fits_locally(settings, config, "evaluate.num_env_runners")
-    client = mlflow_client(settings)
-    exp_id = experiment_id(client, settings)
+    return EvaluatePlan(settings, source, info, config, CommandRun(settings))
+
+
+def run_evaluate(plan: EvaluatePlan, overrides: Sequence[str] = ()) -> EvalSummary:
+    """Score the checkpoint over ``evaluate.episodes`` episodes; record it in MLflow."""
+    settings, source = plan.settings, plan.source
     run_dir = Path(settings.storage_path) / settings.run_name
     with ray_session(settings):
-        algo = build_algorithm(config, run_dir)
+        algo = build_algorithm_in(plan.config, run_dir)
         try:
-            restore(algo, source, info)
+            restore(algo, source, plan.info)
             results = algo.evaluate()
         finally:
             algo.stop()
             with suppress(OSError):  # the run folder goes only if nothing was written to it
                 run_dir.rmdir()
     metrics = evaluation_metrics(results)
-    run_id = _record_evaluation(client, exp_id, settings, source, metrics)
+    params = {"checkpoint": source.source, "checkpoint_path": str(source.path)}
+    params |= {f"evaluate.{k}": v for k, v in settings.evaluate.model_dump().items()}
+    params |= flatten(settings.composed.get("env", {}), ".", "env.")
+    params["algo.name"] = settings.algo.name
+    plan.mlflow.start("evaluate", params, {TAG_CHECKPOINT: source.source})
+    plan.mlflow.log_metrics(metrics, step=0)
+    plan.mlflow.end("FINISHED")
     return EvalSummary(
         checkpoint=source.source,
         checkpoint_path=str(source.path),
@@ -111,8 +130,8 @@ def run_evaluate(settings: Settings) -> EvalSummary:
         env=settings.env.id,
         deterministic=settings.evaluate.deterministic,
         metrics=metrics,
-        mlflow_run_id=run_id,
-        tracking_uri=settings.tracking.uri,
+        mlflow_run_id=plan.mlflow.run_id,
+        tracking_uri=plan.mlflow.tracking_uri,
     )
 
 
@@ -136,22 +155,3 @@ def evaluation_metrics(results: Mapping[str, Any]) -> dict[str, float]:
     if "num_episodes" not in metrics and is_number(runners.get("num_episodes_lifetime")):
         metrics["num_episodes"] = float(runners["num_episodes_lifetime"])
     return metrics
-
-
-def _record_evaluation(
-    client: MlflowClient,
-    exp_id: str,
-    settings: Settings,
-    source: CheckpointSource,
-    metrics: Mapping[str, float],
-) -> str:
-    tags = run_tags(settings, "evaluate") | {TAG_CHECKPOINT: mask_secrets(source.source)}
-    run_id = client.create_run(exp_id, run_name=settings.run_name, tags=tags).info.run_id
-    params = {"checkpoint": source.source, "checkpoint_path": str(source.path)}
-    params |= {f"evaluate.{k}": v for k, v in settings.evaluate.model_dump().items()}
-    params |= flatten(settings.composed.get("env", {}), ".", "env.")
-    params["algo.name"] = settings.algo.name
-    log_params(client, run_id, params)
-    log_metrics(client, run_id, metrics, step=0)
-    client.set_terminated(run_id, status="FINISHED")
-    return run_id

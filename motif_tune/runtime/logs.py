@@ -24,7 +24,7 @@ import warnings
 from pathlib import Path
 from typing import IO
 
-from motif_tune.results import mask_secrets
+from motif_tune.secrets import mask_secrets
 
 DEFAULT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 LEVEL_VAR = "MOTIF_TUNE_LOG_LEVEL"

@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from motif_tune.config import ParamSpec, Settings
-from motif_tune.results import flatten, fmt
+from motif_tune.results import flatten
 from motif_tune.search.params import SEED, param_path
+from motif_tune.text import fmt
 
 
 def trial_params(settings: Settings, values: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -1,31 +1,29 @@
 """Locate, check, save, restore and prune RLlib checkpoints.
 
-A checkpoint is named as a folder (a ``checkpoint_*`` folder, or a folder
-holding some: the latest is taken), ``runs:/<id>/checkpoint`` or
-``models:/<name>/<version>``; MLflow URIs are downloaded under
-``paths.root/downloads``. Reading what a checkpoint recorded (its algorithm,
-env, network and iteration) and refusing one that does not fit the composed
-config needs no Ray. Every checkpoint saved here has a ``motif_tune.json``
-file beside RLlib's files that carries Tune's ``time_total_s`` (RLlib does
-not save it) and the MLflow run that wrote it.
+A checkpoint is a folder (a ``checkpoint_*`` folder, or a folder holding
+some: the latest is taken; MLflow's ``runs:/`` and ``models:/`` URIs are
+downloaded to one by :mod:`motif_tune.tracking.artifacts`). Reading what a
+checkpoint recorded (its algorithm, env, network and iteration) and refusing
+one that does not fit the composed config needs no Ray. Every checkpoint saved
+here has a ``motif_tune.json`` file beside RLlib's files that carries Tune's
+``time_total_s`` (RLlib does not save it) and the MLflow run that wrote it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from motif_tune.compat.ray import continue_clock
 from motif_tune.config import Settings
 from motif_tune.envs.registry import compose_hint, same_env
 from motif_tune.errors import ConfigError
-from motif_tune.results import one_line
 from motif_tune.rllib.algorithm import RLLIB_METADATA
-from motif_tune.tracking.store import mlflow_client, store_exists
+from motif_tune.text import one_line
 
 if TYPE_CHECKING:
     from ray.rllib.algorithms.algorithm import Algorithm
@@ -35,7 +33,6 @@ CHECKPOINT_PREFIX = "checkpoint_"
 STATE_FILE = "motif_tune.json"
 # The folder of an MLflow pyfunc model that holds its artifacts (the checkpoint).
 MODEL_ARTIFACTS = "artifacts"
-TAG_CHECKPOINT = "motif_tune.checkpoint"
 
 
 # --------------------------------------------------------------------------- locating and checking
@@ -59,26 +56,6 @@ class CheckpointInfo:
     training_iteration: int
     time_total_s: float = 0.0
     mlflow_run_id: str | None = None
-
-
-def resolve_checkpoint(settings: Settings) -> CheckpointSource:
-    """``settings.checkpoint`` as a local checkpoint folder (MLflow URIs are downloaded)."""
-    source = settings.checkpoint
-    if not source:
-        raise ConfigError(
-            "checkpoint must be set, e.g. checkpoint=runs/ray_results/<run>/checkpoint_000010, "
-            "checkpoint=runs:/<run_id>/checkpoint or checkpoint=models:/<name>/<version>."
-        )
-    if source.startswith(("runs:/", "models:/")):
-        local = _download(settings, source)
-    else:
-        local = Path(source).expanduser().resolve()
-        if not local.exists():
-            raise ConfigError(
-                f"checkpoint '{source}' does not exist ({local}); give a checkpoint folder, "
-                "a runs:/<run_id>/checkpoint or a models:/<name>/<version> URI."
-            )
-    return CheckpointSource(source, checkpoint_folder(local, source))
 
 
 def checkpoint_folder(path: Path, source: str) -> Path:
@@ -223,13 +200,15 @@ def _saved_iteration(path: Path, state_file: str) -> int | None:
 # --------------------------------------------------------------------------- saving and restoring
 
 
-def save_checkpoint(algo: Algorithm, run_dir: Path, settings: Settings, run_id: str) -> Path:
+def save_checkpoint(
+    algo: Algorithm, run_dir: Path, settings: Settings, run_id: str, time_total_s: float
+) -> Path:
     """Save to ``run_dir/checkpoint_<iteration>`` with this project's state file beside it."""
     path = run_dir / f"{CHECKPOINT_PREFIX}{algo.iteration:06d}"
     algo.save_to_path(str(path))
     state = {
         "training_iteration": algo.iteration,
-        "time_total_s": float(algo._time_total),
+        "time_total_s": float(time_total_s),
         "algo": settings.algo.name,
         "env": settings.env.id,
         "run_name": settings.run_name,
@@ -254,9 +233,7 @@ def restore(algo: Algorithm, source: CheckpointSource, info: CheckpointInfo) -> 
             f"checkpoint '{source.source}' does not fit the composed config ({one_line(err)}); "
             "compose the env.env_config and algo.model_config it was trained with."
         ) from None
-    if algo.iteration != info.training_iteration:  # RLlib versions that do not restore it
-        algo._iteration = info.training_iteration
-    algo._time_total = info.time_total_s
+    continue_clock(algo, info.training_iteration, info.time_total_s)
 
 
 def checkpoints_in(folder: Path) -> list[Path]:
@@ -276,80 +253,6 @@ def prune_checkpoints(saved: list[Path], keep: int) -> None:
     """Delete this run's oldest checkpoints beyond ``keep``."""
     while len(saved) > keep:
         shutil.rmtree(saved.pop(0), ignore_errors=True)
-
-
-# --------------------------------------------------------------------------- MLflow sources
-
-
-def _download(settings: Settings, uri: str) -> Path:
-    """Download a ``runs:/`` or ``models:/`` checkpoint under ``paths.root/downloads``."""
-    import mlflow.artifacts
-    from mlflow.exceptions import MlflowException
-
-    key, artifact_uri = _mlflow_source(settings, uri)
-    target = settings.paths.root / "downloads" / key
-    shutil.rmtree(target, ignore_errors=True)  # a fresh copy, never a half-finished one
-    try:
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bar in logs
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=artifact_uri, dst_path=str(target), tracking_uri=settings.tracking.uri
-        )
-    except (MlflowException, OSError) as err:
-        shutil.rmtree(target, ignore_errors=True)
-        raise ConfigError(f"checkpoint '{uri}' cannot be downloaded: {one_line(err)}.") from None
-    return Path(local)
-
-
-def _mlflow_source(settings: Settings, uri: str) -> tuple[str, str]:
-    """Check that the run or model version exists: a folder name for it and what to download.
-
-    A model version is resolved to its artifact location here, with this
-    store's client, so MLflow never falls back to a default registry.
-    """
-    from mlflow.exceptions import MlflowException
-
-    where = f"in the MLflow store at {settings.tracking.uri}"
-    if not store_exists(settings):
-        raise ConfigError(f"checkpoint '{uri}' names nothing: no MLflow store exists yet {where}.")
-    client = mlflow_client(settings)
-    if uri.startswith("runs:/"):
-        run_id, _, artifact = uri.removeprefix("runs:/").partition("/")
-        try:
-            client.get_run(run_id)
-        except MlflowException:
-            raise ConfigError(
-                f"checkpoint '{uri}' names no MLflow run '{run_id}' {where}; copy the run id "
-                "from the MLflow UI or a train summary."
-            ) from None
-        return f"run-{run_id}-{artifact.strip('/').replace('/', '-') or 'artifacts'}", uri
-    name, version = _model_name_and_version(uri)
-    try:
-        if version.startswith("@"):
-            found = client.get_model_version_by_alias(name, version[1:])
-        elif version.isdigit():
-            found = client.get_model_version(name, version)
-        else:
-            found = max(client.search_model_versions(f"name = '{name}'"), key=_version_number)
-        location = client.get_model_version_download_uri(name, found.version)
-    except (MlflowException, ValueError):
-        raise ConfigError(
-            f"checkpoint '{uri}' names no registered model version {where}; use "
-            "models:/<name>/<version> with a name and version from the MLflow UI's Models page."
-        ) from None
-    return f"model-{name}-{found.version}", location
-
-
-def _model_name_and_version(uri: str) -> tuple[str, str]:
-    rest = uri.removeprefix("models:/").strip("/")
-    if "@" in rest.split("/", 1)[0]:
-        name, alias = rest.split("/", 1)[0].split("@", 1)
-        return name, f"@{alias}"
-    name, _, version = rest.partition("/")
-    return name, version.split("/", 1)[0] or "latest"
-
-
-def _version_number(version: Any) -> int:
-    return int(version.version)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -18,9 +18,10 @@ from typing import IO, Any
 
 from ray.tune import Callback
 
-from motif_tune.results import OBJECTIVE, fmt, is_number, one_line
+from motif_tune.results import OBJECTIVE, is_number
 from motif_tune.search.budget import Budget
 from motif_tune.search.params import searched_values, short_name, short_values
+from motif_tune.text import fmt, one_line
 
 _LEADERS = 8  # trials shown in the live table
 

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from motif_tune.config import Settings
 from motif_tune.results import OBJECTIVE, is_number
 from motif_tune.search.budget import Budget
 from motif_tune.search.params import SEED
+from motif_tune.text import fmt
 
 
 @dataclass(frozen=True)
@@ -104,9 +104,8 @@ class Finalist:
         return pick(range(len(self.scores)), key=self.scores.__getitem__)
 
 
-def choose_finalists(ranked: list[TrialScore], settings: Settings) -> list[Finalist]:
-    """The top ``verify.top_k`` distinct configurations, and the baseline if it is not one."""
-    top_k = settings.sweep.verify.top_k
+def choose_finalists(ranked: list[TrialScore], top_k: int) -> list[Finalist]:
+    """The top ``top_k`` distinct configurations, and the baseline if it is not one."""
     if top_k == 0:
         return []
     chosen: list[TrialScore] = []
@@ -117,11 +116,6 @@ def choose_finalists(ranked: list[TrialScore], settings: Settings) -> list[Final
     if baseline is not None and all(baseline.values != c.values for c in chosen):
         chosen.append(baseline)
     return [Finalist(rank, score) for rank, score in enumerate(chosen, start=1)]
-
-
-def verification_seeds(settings: Settings) -> list[int]:
-    """Seeds no search trial used (those all train with ``seed``)."""
-    return [settings.seed + 1 + i for i in range(settings.sweep.verify.seeds)]
 
 
 def verification_points(finalists: list[Finalist], seeds: list[int]) -> list[dict[str, Any]]:
@@ -158,3 +152,54 @@ def champion_of(finalists: list[Finalist], mode: str) -> Finalist | None:
 
 def _key(values: Mapping[str, Any]) -> tuple:
     return tuple(sorted(values.items()))
+
+
+@dataclass
+class Selection:
+    """What a sweep found: its trials ranked, the verified finalists and the champion."""
+
+    mode: str
+    ranking: list[TrialScore] = field(default_factory=list)
+    finalists: list[Finalist] = field(default_factory=list)
+    champion: Finalist | None = None
+
+    @property
+    def best(self) -> TrialScore | None:
+        """The champion's search trial (the search winner when nothing was verified)."""
+        if self.champion is not None:
+            return self.champion.search
+        return self.ranking[0] if self.ranking else None
+
+    @property
+    def baseline(self) -> Finalist | None:
+        return next((f for f in self.finalists if f.search.baseline), None)
+
+    @property
+    def best_checkpoint(self) -> str | None:
+        if self.champion is not None and self.champion.scores:
+            return self.champion.checkpoints[self.champion.best_seed(self.mode)]
+        return self.best.checkpoint if self.best else None
+
+    def checkpoints_to_upload(self, k: int) -> list[tuple[str, str, float]]:
+        """(trial id, path, score) of the champion's best-seed checkpoint, then the
+        search's best, ``k`` at most."""
+        picked: list[tuple[str, str, float]] = []
+        champion = self.champion
+        if champion is not None and champion.scores:
+            i = champion.best_seed(self.mode)
+            if champion.checkpoints[i]:
+                picked.append((champion.trial_ids[i], champion.checkpoints[i], champion.scores[i]))
+        for score in self.ranking:
+            if score.checkpoint and all(score.trial_id != p[0] for p in picked):
+                picked.append((score.trial_id, score.checkpoint, score.objective))
+        return picked[:k]
+
+
+def describe_values(values: Mapping[str, Any]) -> str:
+    """``rollout_fragment_length=17, train_batch_size=272`` (searched values, sorted)."""
+    return ", ".join(f"{k}={fmt(v)}" for k, v in sorted(values.items())) or "(nothing searched)"
+
+
+def describe_finalist(finalist: Finalist) -> str:
+    """A finalist's values, marked when it is the baseline."""
+    return describe_values(finalist.values) + (" (baseline)" if finalist.search.baseline else "")

@@ -6,8 +6,8 @@ one MLflow run. ``checkpoint=…`` (a folder, ``runs:/<id>/checkpoint`` or
 ``models:/<name>/<version>``) continues from a checkpoint: RLlib restores the
 iteration counter and the lifetime metrics with the algorithm state, and the
 ``motif_tune.json`` file written beside each checkpoint carries Tune's
-``time_total_s`` on (:mod:`motif_tune.run.checkpoints`). ``train.from_sweep=NAME``
-reuses a sweep's best settings (:mod:`motif_tune.run.best_settings`).
+``time_total_s`` on (:mod:`motif_tune.rllib.checkpoints`). ``train.from_sweep=NAME``
+reuses a sweep's best settings (:mod:`motif_tune.commands.best_settings`).
 
 Every check that needs no Ray (the stop rule, the checkpoint exists and is an
 RLlib checkpoint of the composed algorithm and env, the sweep exists, no later
@@ -22,42 +22,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from motif_tune.commands.best_settings import settings_from_sweep
+from motif_tune.compat.ray import build_algorithm_in
 from motif_tune.config import Settings
 from motif_tune.envs.registry import all_task_metrics
 from motif_tune.errors import ConfigError
-from motif_tune.results import flatten, fmt, is_number, mask_secrets, relative
-from motif_tune.rllib.algorithm import build_algorithm
+from motif_tune.results import flatten, is_number
 from motif_tune.rllib.builder import build_algorithm_config
-from motif_tune.run.best_settings import settings_from_sweep
-from motif_tune.run.checkpoints import (
-    TAG_CHECKPOINT,
+from motif_tune.rllib.checkpoints import (
     CheckpointInfo,
     CheckpointSource,
     check_checkpoint,
     checkpoint_number,
     checkpoints_in,
     prune_checkpoints,
-    resolve_checkpoint,
     restore,
     save_checkpoint,
 )
-from motif_tune.run.ray_session import ray_session
-from motif_tune.run.resources import check_fits_locally
+from motif_tune.rllib.checks import check_settings
+from motif_tune.runtime.ray_session import ray_session
+from motif_tune.runtime.resources import check_fits_locally
 from motif_tune.search.budget import trial_budget
+from motif_tune.text import fmt, relative
+from motif_tune.tracking.artifacts import resolve_checkpoint
+from motif_tune.tracking.command_run import CommandRun
 from motif_tune.tracking.metrics import metric_selection
-from motif_tune.tracking.params import trial_params
-from motif_tune.tracking.policy_model import CHECKPOINT_ARTIFACT
-from motif_tune.tracking.store import (
-    experiment_id,
-    log_metrics,
-    log_params,
-    mlflow_client,
-    run_tags,
-)
+from motif_tune.tracking.run_params import trial_params
+from motif_tune.tracking.runs import TAG_CHECKPOINT
 
 if TYPE_CHECKING:
-    from mlflow.tracking import MlflowClient
     from ray.rllib.algorithms.algorithm import Algorithm
+    from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +72,7 @@ class TrainSummary:
     time_total_s: float
     metrics: dict[str, float]
     checkpoint: str
+    checkpoint_uri: str
     run_dir: str
     mlflow_run_id: str
     tracking_uri: str
@@ -102,67 +98,91 @@ class TrainSummary:
         lines += [
             f"  checkpoint:    {relative(self.checkpoint)}",
             f"  MLflow run:    {self.mlflow_run_id} at {self.tracking_uri}",
-            "Evaluate it: motif-tune evaluate "
-            f"checkpoint=runs:/{self.mlflow_run_id}/{CHECKPOINT_ARTIFACT}",
+            f"Evaluate it: motif-tune evaluate checkpoint={self.checkpoint_uri}",
         ]
         return "\n".join(lines)
 
 
-def run_train(settings: Settings, overrides: Sequence[str] = ()) -> TrainSummary:
-    """Train the composed config (optionally from a checkpoint or a sweep's best settings)."""
+@dataclass(frozen=True)
+class TrainPlan:
+    """A checked ``train`` command: its settings (a sweep's best values applied), the
+    checkpoint it continues, where it writes and its MLflow run, not started yet."""
+
+    settings: Settings
+    config: AlgorithmConfig
+    run_dir: Path
+    mlflow: CommandRun
+    source: CheckpointSource | None = None
+    info: CheckpointInfo | None = None
+    sweep_values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def start(self) -> int:
+        """The iteration the checkpoint ended at (0: from scratch)."""
+        return self.info.training_iteration if self.info else 0
+
+
+def prepare_train(settings: Settings, overrides: Sequence[str] = ()) -> TrainPlan:
+    """Every check before Ray starts: a sweep's best settings, the checkpoint (it exists
+    and fits the composed config), room for the run's checkpoints, the local resources."""
     sweep_values: dict[str, Any] = {}
     if settings.train.from_sweep:
-        settings, sweep_values = settings_from_sweep(settings, None, overrides)
+        settings, sweep_values = settings_from_sweep(settings, overrides)
+    check_settings(settings)
     source = resolve_checkpoint(settings) if settings.checkpoint else None
     info = check_checkpoint(settings, source.path) if source else None
     run_dir = Path(settings.storage_path) / settings.run_name
-    start = info.training_iteration if info else 0
-    _check_room_for_training(settings, run_dir, start)
+    _check_room_for_training(settings, run_dir, info.training_iteration if info else 0)
     config = build_algorithm_config(settings)
     check_fits_locally(settings, config, "scaling.env_runners")
-    client = mlflow_client(settings)
-    exp_id = experiment_id(client, settings)
+    return TrainPlan(settings, config, run_dir, CommandRun(settings), source, info, sweep_values)
 
+
+def run_train(plan: TrainPlan, overrides: Sequence[str] = ()) -> TrainSummary:
+    """Train the composed config (optionally from a checkpoint or a sweep's best settings)."""
+    settings, mlflow = plan.settings, plan.mlflow
     with ray_session(settings):
-        algo = build_algorithm(config, run_dir)
+        algo = build_algorithm_in(plan.config, plan.run_dir)
         try:
-            if source and info:
-                restore(algo, source, info)
-            run_id = _start_train_run(client, exp_id, settings, source, info, overrides)
+            if plan.source and plan.info:
+                restore(algo, plan.source, plan.info)
+            mlflow.start("train", _train_params(settings), _train_tags(plan, overrides))
             status = "FAILED"
             try:
-                metrics, final = _train_loop(algo, settings, run_dir, client, run_id)
-                client.log_artifacts(run_id, str(final), artifact_path=CHECKPOINT_ARTIFACT)
+                metrics, final, seconds = _train_loop(algo, settings, plan.run_dir, mlflow)
+                uri = mlflow.log_checkpoint(str(final))
                 status = "FINISHED"
             except KeyboardInterrupt:
                 status = "KILLED"
                 raise
             finally:
-                client.set_terminated(run_id, status=status)
+                mlflow.end(status)
         finally:
             algo.stop()
     return TrainSummary(
         run_name=settings.run_name,
         algo=settings.algo.name,
         env=settings.env.id,
-        first_iteration=start + 1,
+        first_iteration=plan.start + 1,
         last_iteration=algo.iteration,
-        time_total_s=float(algo._time_total),
+        time_total_s=seconds,
         metrics=metrics,
         checkpoint=str(final),
-        run_dir=str(run_dir),
-        mlflow_run_id=run_id,
-        tracking_uri=settings.tracking.uri,
-        restored_from=source.source if source else None,
+        checkpoint_uri=uri,
+        run_dir=str(plan.run_dir),
+        mlflow_run_id=mlflow.run_id,
+        tracking_uri=mlflow.tracking_uri,
+        restored_from=plan.source.source if plan.source else None,
         from_sweep=settings.train.from_sweep,
-        sweep_values=sweep_values,
+        sweep_values=plan.sweep_values,
     )
 
 
 def _train_loop(
-    algo: Algorithm, settings: Settings, run_dir: Path, client: MlflowClient, run_id: str
-) -> tuple[dict[str, float], Path]:
-    """Train until the stop rule; returns the last metrics and the final checkpoint."""
+    algo: Algorithm, settings: Settings, run_dir: Path, mlflow: CommandRun
+) -> tuple[dict[str, float], Path, float]:
+    """Train until the stop rule; returns the last metrics, the final checkpoint and the
+    total training time."""
     stop = dict(settings.stop) or trial_budget(settings).stop_rule()  # else a trial's budget
     frequency = settings.train.checkpoint_frequency
     keep = settings.train.num_checkpoints_to_keep
@@ -174,18 +194,18 @@ def _train_loop(
     while True:
         result = algo.train()
         iteration = int(result["training_iteration"])
-        metrics = selection(result)
-        log_metrics(client, run_id, metrics, step=iteration)
-        print(progress_line(iteration, metrics, result["time_total_s"]), flush=True)
+        metrics, seconds = selection(result), float(result["time_total_s"])
+        mlflow.log_metrics(metrics, step=iteration)
+        print(progress_line(iteration, metrics, seconds), flush=True)
         if not warned:
             warned = True
             _warn_unknown_stop_keys(stop, result)
         done = stop_reached(stop, result)
         if done or (frequency and iteration % frequency == 0):
-            saved.append(save_checkpoint(algo, run_dir, settings, run_id))
+            saved.append(save_checkpoint(algo, run_dir, settings, mlflow.run_id, seconds))
             prune_checkpoints(saved, keep)
         if done:
-            return metrics, saved[-1]
+            return metrics, saved[-1], seconds
 
 
 def progress_line(iteration: int, metrics: Mapping[str, float], seconds: float) -> str:
@@ -234,23 +254,18 @@ def _check_room_for_training(settings: Settings, run_dir: Path, start: int) -> N
         )
 
 
-def _start_train_run(
-    client: MlflowClient,
-    exp_id: str,
-    settings: Settings,
-    source: CheckpointSource | None,
-    info: CheckpointInfo | None,
-    overrides: Sequence[str],
-) -> str:
-    tags = run_tags(settings, "train")
+def _train_tags(plan: TrainPlan, overrides: Sequence[str]) -> dict[str, str]:
+    tags: dict[str, str] = {}
     if overrides:
-        tags["hydra_overrides"] = mask_secrets(" ".join(overrides))[:5000]
-    if source:
-        tags[TAG_CHECKPOINT] = mask_secrets(source.source)
-        if info and info.mlflow_run_id:
-            tags["motif_tune.continues_run"] = info.mlflow_run_id
-    if settings.train.from_sweep:
-        tags[TAG_FROM_SWEEP] = settings.train.from_sweep
-    run = client.create_run(exp_id, run_name=settings.run_name, tags=tags)
-    log_params(client, run.info.run_id, trial_params(settings) | {"env.id": settings.env.id})
-    return run.info.run_id
+        tags["hydra_overrides"] = " ".join(overrides)
+    if plan.source:
+        tags[TAG_CHECKPOINT] = plan.source.source
+        if plan.info and plan.info.mlflow_run_id:
+            tags["motif_tune.continues_run"] = plan.info.mlflow_run_id
+    if plan.settings.train.from_sweep:
+        tags[TAG_FROM_SWEEP] = plan.settings.train.from_sweep
+    return tags
+
+
+def _train_params(settings: Settings) -> dict[str, Any]:
+    return trial_params(settings) | {"env.id": settings.env.id}

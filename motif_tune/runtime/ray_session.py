@@ -7,14 +7,20 @@ import logging
 import os
 import secrets
 import signal
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from motif_tune.compat.ray import (
+    gcs_accepts_token,
+    local_ray_pids,
+    reload_auth_settings,
+    token_exists,
+)
 from motif_tune.config import Settings
 from motif_tune.errors import ConfigError
-from motif_tune.run.logs import add_file_handler, runtime_env
+from motif_tune.runtime.logs import add_file_handler, runtime_env
+from motif_tune.stores import probe
 
 log = logging.getLogger(__name__)
 AUTH_MODE = "RAY_AUTH_MODE"
@@ -101,8 +107,7 @@ def check_reachable(address: str, timeout_s: float = 3.0) -> None:
             f"scaling.ray.address '{address}' is not HOST:PORT, ray://HOST:PORT or 'auto'."
         )
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout_s):
-            pass
+        probe(host, int(port), timeout_s)
     except OSError as err:
         raise ConfigError(
             f"scaling.ray.address '{address}': no Ray cluster answers there "
@@ -124,21 +129,18 @@ def use_cluster_token() -> None:
     """
     if os.environ.get(AUTH_MODE):
         return
-    from ray._raylet import AuthenticationTokenLoader
-
-    if AuthenticationTokenLoader.instance().has_token(ignore_auth_mode=True):
+    if token_exists():
         _use_auth()
 
 
 def _check_token_accepted(address: str) -> None:
     """Tell a refused token from an unreachable head, in a second, not after ray.init's
     retries (one GCS call with the token this driver would send)."""
-    from ray._raylet import GcsClient
     from ray.exceptions import AuthenticationError
 
     try:
         with _native_stderr_silenced():  # the GCS client logs its own line on refusal
-            GcsClient(address=address)
+            gcs_accepts_token(address)
     except AuthenticationError:
         sent = os.environ.get(AUTH_MODE) == "token"
         problem = "refused this driver's token" if sent else "needs a token this driver lacks"
@@ -178,11 +180,8 @@ def _keep_token_out_of_home() -> None:
 def _use_auth(**token: str) -> None:
     """Token auth on for this process (and ``token``'s variables set): Ray's auth
     settings re-read and any token read before forgotten, as Ray's own setup does."""
-    from ray._raylet import AuthenticationTokenLoader, Config
-
     os.environ.update({AUTH_MODE: "token", **token})
-    Config.initialize("")
-    AuthenticationTokenLoader.instance().reset_cache()
+    reload_auth_settings()
 
 
 @contextmanager
@@ -213,12 +212,9 @@ def _sessions_dir(root: Path) -> Path:
 
 def _remember_local_ray(root: Path) -> None:
     """Note which processes make up the local Ray this driver started."""
-    import ray
-
-    node = ray._private.worker._global_node
-    if node is None:
+    pids = local_ray_pids()
+    if not pids:
         return
-    pids = [p.process.pid for plist in node.all_processes.values() for p in plist if p.process]
     folder = _sessions_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
     record = {"driver_pid": os.getpid(), "ray_pids": pids}

@@ -11,21 +11,12 @@ from __future__ import annotations
 import ast
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from motif_tune.config import Settings, apply_overrides
 from motif_tune.errors import ConfigError
 from motif_tune.search.params import WORKERS_PER_GPU, config_value, param_path
-from motif_tune.tracking.store import (
-    TAG_SWEEP,
-    experiment_id,
-    mlflow_client,
-    store_exists,
-    sweep_runs,
-)
-
-if TYPE_CHECKING:
-    from mlflow.tracking import MlflowClient
+from motif_tune.tracking.readback import recorded_sweep_params
 
 log = logging.getLogger(__name__)
 # ``best.*`` params that describe the champion rather than set a value.
@@ -33,14 +24,14 @@ _NOT_VALUES = ("best.trial_id", "best.verified")
 
 
 def settings_from_sweep(
-    settings: Settings, client: MlflowClient | None = None, overrides: Sequence[str] = ()
+    settings: Settings, overrides: Sequence[str] = ()
 ) -> tuple[Settings, dict[str, Any]]:
     """``settings`` with the best values of sweep ``train.from_sweep`` applied.
 
     Values named on the command line win over the sweep's.
     """
     name = settings.train.from_sweep or ""
-    params = _sweep_params(settings, client, name)
+    params = recorded_sweep_params(settings, name)
     params.setdefault("algo", params.get("algo.name", settings.algo.name))  # older sweeps
     for key, composed in (("algo", settings.algo.name), ("env.id", settings.env.id)):
         if params.get(key, composed) != composed:
@@ -106,27 +97,3 @@ def _sweep_param_path(
         return None, value
     path = recorded if recorded and recorded != "None" else param_path(name)
     return path, config_value(name, value)
-
-
-def _sweep_params(settings: Settings, client: MlflowClient | None, name: str) -> dict[str, str]:
-    if "'" in name or not store_exists(settings):
-        raise ConfigError(_no_sweep_message(settings, name, []))
-    client = client or mlflow_client(settings)
-    exp_id = experiment_id(client, settings)
-    runs = sweep_runs(client, [exp_id], name)
-    if not runs:
-        raise ConfigError(_no_sweep_message(settings, name, _recent_sweeps(client, exp_id)))
-    return dict(runs[0].data.params)
-
-
-def _recent_sweeps(client: MlflowClient, exp_id: str, count: int = 5) -> list[str]:
-    runs = sweep_runs(client, [exp_id], limit=count)
-    return [r.data.tags.get(TAG_SWEEP, r.info.run_name) for r in runs]
-
-
-def _no_sweep_message(settings: Settings, name: str, recent: list[str]) -> str:
-    known = f"recent sweeps: {', '.join(recent)}" if recent else "no sweep is recorded there yet"
-    return (
-        f"train.from_sweep '{name}' names no sweep in MLflow experiment "
-        f"'{settings.tracking.experiment_name}' at {settings.tracking.uri}; {known}."
-    )

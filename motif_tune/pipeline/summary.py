@@ -1,0 +1,150 @@
+"""What a finished sweep found, as the terminal shows it: the ranking, the verified
+finalists, the champion, and where its results are."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from motif_tune.search.ranking import (
+    Finalist,
+    Selection,
+    TrialScore,
+    describe_finalist,
+    describe_values,
+)
+from motif_tune.text import fmt, relative, text_table
+from motif_tune.tracking.ui import ui_command, ui_link
+
+_SHOWN = 5  # search trials listed in the summary
+
+
+@dataclass
+class SweepSummary:
+    """A finished sweep: what it found and where its records are."""
+
+    run_name: str
+    objective: str
+    budget: str
+    num_trials: int
+    num_errored: int
+    selection: Selection
+    experiment_path: str = ""
+    mlflow_run_id: str | None = None
+    mlflow_experiment_id: str | None = None
+    tracking_uri: str = ""
+    registered_model: str | None = None
+    retried: dict[str, int] = field(default_factory=dict)  # trial id -> failures survived
+
+    # What scripts read (the public Python surface returns this object).
+    @property
+    def mode(self) -> str:
+        return self.selection.mode
+
+    @property
+    def ranking(self) -> list[TrialScore]:
+        return self.selection.ranking
+
+    @property
+    def finalists(self) -> list[Finalist]:
+        return self.selection.finalists
+
+    @property
+    def champion(self) -> Finalist | None:
+        return self.selection.champion
+
+    @property
+    def best(self) -> TrialScore | None:
+        return self.selection.best
+
+    @property
+    def best_checkpoint(self) -> str | None:
+        return self.selection.best_checkpoint
+
+    def render(self) -> str:
+        lines = [
+            f"Sweep '{self.run_name}': {self.num_trials} trials, {self.num_errored} errored; "
+            f"budget {self.budget} per trial; objective: {self.objective} ({self.mode}).",
+        ]
+        if not self.ranking:
+            lines.append("No trial reported its objective.")
+        else:
+            lines += ["Search, best first:", *_ranking_table(self.ranking[:_SHOWN])]
+        if self.finalists:
+            seeds = ", ".join(str(s) for s in self.finalists[0].seeds)
+            lines += [f"Verified on fresh seeds ({seeds}) at the full budget:"]
+            lines += _finalists_table(self.finalists)
+        best = self.best
+        if best is not None:
+            lines.append(f"Champion: {describe_values(best.values)}: {self._champion_score()}")
+            checkpoint = relative(self.best_checkpoint) if self.best_checkpoint else "(none saved)"
+            lines.append(f"  checkpoint: {checkpoint}")
+            if self.registered_model:
+                lines.append(f"  registered: {self.registered_model}")
+        if self.retried:
+            retries = ", ".join(f"{t} ({n}x)" for t, n in sorted(self.retried.items()))
+            lines.append(f"Restarted from their checkpoints after a failure: {retries}.")
+        link = ui_link(self.tracking_uri, self.mlflow_experiment_id, self.mlflow_run_id)
+        lines += [
+            f"Tune results: {relative(self.experiment_path)}",
+            f"MLflow run:   {link}",
+            f"MLflow UI: {ui_command(self.tracking_uri, self.mlflow_experiment_id)}",
+        ]
+        return "\n".join(lines)
+
+    def _champion_score(self) -> str:
+        champion, baseline = self.champion, self.selection.baseline
+        if champion is None:
+            best = self.best
+            assert best is not None
+            text = f"{fmt(best.objective)} in the search (not verified)"
+            base = next((s for s in self.ranking if s.baseline), None)
+            if base is not None and base is not best:
+                text += f"; the baseline scored {fmt(base.objective)}"
+            return text + "."
+        text = f"{_spread(champion)} over {len(champion.scores)} seeds"
+        if baseline is champion:
+            return text + "; no searched setting beat the composed config's own values."
+        if baseline is not None:
+            gain = champion.mean - baseline.mean
+            text += f"; the baseline scores {_spread(baseline)} ({gain:+.3f})"
+        return text + "."
+
+
+def _ranking_table(scores: list[TrialScore]) -> list[str]:
+    rows = [
+        ("#", "trial", "settings", "objective", "spent", "time"),
+        *(
+            (
+                str(rank),
+                s.trial_id + (" (baseline)" if s.baseline else ""),
+                describe_values(s.values),
+                fmt(s.objective),
+                f"{s.spent:,.0f}" + ("" if s.finished else " (stopped early)"),
+                f"{s.wall_s:.0f} s" if math.isfinite(s.wall_s) else "-",
+            )
+            for rank, s in enumerate(scores, start=1)
+        ),
+    ]
+    return text_table(rows)
+
+
+def _finalists_table(finalists: list[Finalist]) -> list[str]:
+    rows = [
+        ("#", "settings", "search", "verified", "per seed"),
+        *(
+            (
+                str(f.rank),
+                describe_finalist(f),
+                fmt(f.search.objective),
+                _spread(f),
+                " ".join(fmt(s) for s in f.scores),
+            )
+            for f in finalists
+        ),
+    ]
+    return text_table(rows)
+
+
+def _spread(finalist: Finalist) -> str:
+    return f"{fmt(finalist.mean)} ± {finalist.std:.3f}"

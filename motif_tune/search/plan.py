@@ -1,0 +1,51 @@
+"""What a sweep's search needs, decided once from its checked settings: the space, the
+budget and its rungs, the baseline, the study's question and the trials a warm start
+brings, the fresh seeds of verification, and what the user should read first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from motif_tune.config import Settings
+from motif_tune.search.budget import Budget, budget_notices, trial_budget
+from motif_tune.search.params import baseline_values, check_space_paths
+from motif_tune.search.space import SearchSpace
+from motif_tune.search.study import check_new_study, study_attrs, warm_start_trials
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    budget: Budget
+    space: SearchSpace
+    baseline: dict[str, Any] | None  # the first trial: the composed config's own values
+    verify_seeds: tuple[int, ...]  # seeds no search trial used (those train with ``seed``)
+    study_attrs: dict[str, Any]  # the question the study answers, and what lists it
+    warm_trials: tuple[FrozenTrial, ...] = ()
+    notices: tuple[str, ...] = ()
+
+
+def plan_search(settings: Settings, new_study: bool = True) -> SearchPlan:
+    """The search's plan; a space that cannot fill a batch, a study name taken or a warm
+    start that asks another question is refused here, in one sentence."""
+    check_space_paths(settings)
+    space = SearchSpace(settings)
+    warm: list[FrozenTrial] = []
+    if new_study:
+        check_new_study(settings)
+        warm = warm_start_trials(settings)
+    budget = trial_budget(settings)
+    baseline = baseline_values(settings)
+    seeds = tuple(settings.seed + 1 + i for i in range(settings.sweep.verify.seeds))
+    return SearchPlan(
+        budget=budget,
+        space=space,
+        baseline=space.resolve(baseline) if baseline else None,
+        verify_seeds=seeds,
+        study_attrs=study_attrs(settings),
+        warm_trials=tuple(warm),
+        notices=tuple(budget_notices(settings, budget)),
+    )

@@ -1,0 +1,41 @@
+"""How the program prints things: numbers, aligned tables, one-line messages, paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def fmt(value: Any) -> str:
+    """A value as the program prints it: ``-`` for none, 4 significant digits for floats."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) >= 1:
+            return f"{value:.0f}"
+        return f"{value:.4g}" if abs(value) >= 1 else f"{value:.3f}"
+    return str(value)
+
+
+def text_table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows of cells as aligned lines, indented by two spaces (the first row: headers)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def one_line(err: BaseException | str, limit: int = 200) -> str:
+    """A message on one line, cut to ``limit`` characters."""
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def relative(path: str | Path) -> str:
+    """``path`` relative to the working folder when it lies below it, else as it is."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,135 @@
+"""A finished sweep's outcome in MLflow: the champion's values and scores on the parent
+run, the finalists' table and plot, the top checkpoints, the registry, and the plots
+and table of every trial."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from motif_tune.results import OBJECTIVE
+from motif_tune.search.budget import Budget
+from motif_tune.search.params import SEED
+from motif_tune.search.ranking import Finalist, Selection, describe_finalist
+from motif_tune.text import fmt
+from motif_tune.tracking.registry import CHAMPION_ALIAS, register_champion
+from motif_tune.tracking.runs import TAG_TRIAL_STATUS, log_metrics
+from motif_tune.tracking.sweep_run import SweepRun
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def record_outcome(
+    sweep_run: SweepRun, selection: Selection, results: Any, budget: Budget
+) -> str | None:
+    """Record what the sweep found; returns the registered model version's description
+    (``models:/<name>/<version> (alias @champion)``), or None."""
+    settings = sweep_run.settings
+    best, champion = selection.best, selection.champion
+    if best is None:
+        return None
+    params = {f"best.{k}": v for k, v in best.values.items()}
+    params |= {"best.trial_id": best.trial_id, "best.verified": champion is not None}
+    sweep_run.log_new_params(params)
+    metrics = {f"best/{OBJECTIVE}": best.objective}
+    if champion is not None:
+        metrics["champion/objective_mean"] = champion.mean
+        metrics["champion/objective_std"] = champion.std
+        _log_finalists(sweep_run, selection.finalists)
+    log_metrics(sweep_run.client, sweep_run.run_id, metrics, 0)
+    top = selection.checkpoints_to_upload(settings.sweep.checkpoint.log_top_k)
+    for rank, (trial_id, path, value) in enumerate(top, start=1):
+        sweep_run.log_checkpoint(trial_id, path, rank, value)
+    registered = None
+    model_name = settings.tracking.registered_model
+    if top and model_name:
+        tags = {"objective": fmt(best.objective), "search_trial_id": best.trial_id}
+        if champion is not None:
+            tags |= {
+                "objective_mean": fmt(champion.mean),
+                "objective_std": f"{champion.std:.4f}",
+                "seeds": ",".join(str(s) for s in champion.seeds),
+                "scores": ",".join(fmt(s) for s in champion.scores),
+            }
+        version = register_champion(sweep_run, top[0][0], model_name, tags)
+        registered = f"models:/{model_name}/{version} (alias @{CHAMPION_ALIAS})"
+    _log_plots(sweep_run, trials_frame(results, budget, sweep_run))
+    return registered
+
+
+def finalist_rows(finalists: list[Finalist]) -> list[dict[str, Any]]:
+    """One row per finalist: its values, search score, per-seed scores, mean and spread."""
+    return [
+        {
+            "rank": f.rank,
+            "label": describe_finalist(f),
+            **f.values,
+            "search_trial_id": f.search.trial_id,
+            "search": f.search.objective,
+            "mean": f.mean,
+            "std": f.std,
+            "seeds": f.seeds,
+            "scores": f.scores,
+            "verify_trial_ids": f.trial_ids,
+        }
+        for f in finalists
+    ]
+
+
+def _log_finalists(sweep_run: SweepRun, finalists: list[Finalist]) -> None:
+    """The finalists' per-seed scores as a table and a plot (``verification/``)."""
+    import pandas as pd
+
+    from motif_tune.tracking.plots import finalists_plot
+
+    rows = finalist_rows(finalists)
+    with tempfile.TemporaryDirectory() as folder:
+        table = Path(folder) / "finalists.csv"
+        pd.DataFrame(rows).to_csv(table, index=False)
+        plot = finalists_plot(rows, Path(folder) / "finalists.png", sweep_run.settings.sweep.metric)
+        sweep_run.log_files("verification", [table, plot])
+
+
+def _log_plots(sweep_run: SweepRun, trials: pd.DataFrame) -> None:
+    """The trials as ``plots/trials.csv`` and the study of the values they ran with as
+    plots (``plots/study.html`` and PNGs)."""
+    from motif_tune.tracking.plots import applied_study, study_plots
+
+    sweep = sweep_run.settings.sweep
+    with tempfile.TemporaryDirectory() as folder:
+        study = applied_study(trials, sweep.space, sweep.mode)
+        paths = study_plots(study, Path(folder), sweep.metric)
+        table = Path(folder) / "trials.csv"
+        trials.to_csv(table, index=False)
+        sweep_run.log_files("plots", [table, *paths])
+
+
+def trials_frame(results: Any, budget: Budget, sweep_run: SweepRun) -> pd.DataFrame:
+    """Every search trial, in the order they started: its run (name, trial id, MLflow run
+    id), outcome as its run records it, the values it ran with, its score, what it spent
+    and its wall time."""
+    import pandas as pd
+
+    runs = sweep_run.trial_runs("trial")
+    rows = []
+    for result in results:
+        metrics = result.metrics or {}
+        trial_id = metrics.get("trial_id") or Path(result.path).name.removeprefix("trial_")
+        run = runs.get(trial_id)
+        spent = metrics.get(budget.result_key, 0)
+        rows.append(
+            {
+                "trial": (run.info.run_name or "").split(" ")[0] if run else "",
+                "trial_id": trial_id,
+                "run_id": run.info.run_id if run else "",
+                "status": run.data.tags.get(TAG_TRIAL_STATUS, "") if run else "",
+                **{k: v for k, v in (result.config or {}).items() if k != SEED},
+                OBJECTIVE: metrics.get(OBJECTIVE, math.nan),
+                budget.unit: spent,
+                "wall_s": round(float(metrics.get("time_total_s", math.nan)), 1),
+            }
+        )
+    return pd.DataFrame(rows).sort_values("trial", kind="stable").reset_index(drop=True)
