@@ -5,10 +5,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
-MLFLOW_STORE ?= sqlite:///$(CURDIR)/runs/mlflow.db
 UI_PORT ?= 5000
-STUDY_STORE ?= sqlite:///$(CURDIR)/runs/optuna.db
 DASHBOARD_PORT ?= 8080
+STUDY_STORE ?=
 
 .PHONY: install sweep test test-fast ui dashboard lint bench clean
 
@@ -29,13 +28,11 @@ test: $(STAMP) ## the whole test suite (unit + end-to-end)
 test-fast: $(STAMP) ## unit tests only
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
 
-ui: $(STAMP) ## MLflow UI over the default store, on 127.0.0.1
-	@$(BIN)/python -c "from motif_tune.tracking.store import open_store; open_store('$(MLFLOW_STORE)')"
-	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_STORE) --host 127.0.0.1 --port $(UI_PORT)
+ui: $(STAMP) ## MLflow UI over the sweeps' store (MOTIF_TUNE_HOME, MLFLOW_TRACKING_URI), on 127.0.0.1
+	$(BIN)/motif-tune ui ui.port=$(UI_PORT) $(ARGS)
 
-dashboard: $(STAMP) ## Optuna dashboard over the sweeps' studies (live), on 127.0.0.1
-	@$(BIN)/python -c "from motif_tune.search.study import open_storage; open_storage('$(STUDY_STORE)')"
-	$(BIN)/optuna-dashboard $(STUDY_STORE) --server wsgiref --host 127.0.0.1 --port $(DASHBOARD_PORT)
+dashboard: $(STAMP) ## optuna-dashboard over the sweeps' studies (live), on 127.0.0.1
+	$(BIN)/motif-tune dashboard ui.dashboard_port=$(DASHBOARD_PORT) $(if $(STUDY_STORE),sweep.study.storage=$(STUDY_STORE)) $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -33,16 +33,9 @@ CPUS = 2
 
 
 def settings_for(probability: float) -> Any:
-    from hydra import compose, initialize_config_dir
+    from motif_tune import compose_settings
 
-    from motif_tune.config import load_settings
-    from motif_tune.config.overrides import with_free_form_keys
-    from motif_tune.config.sources import config_dir, register_sweeps
-
-    register_sweeps()
-    overrides = with_free_form_keys([f"env.env_config.fault_step_probability={probability}"])
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return load_settings(compose(config_name="config", overrides=overrides), "sweep")
+    return compose_settings([f"env.env_config.fault_step_probability={probability}"])
 
 
 def measure(probability: float, iterations: int, logdir: Path) -> dict[str, float]:

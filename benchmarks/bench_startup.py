@@ -91,15 +91,11 @@ PLAIN_STORE = "store/mlflow.db"
 _MAKE_STORES = """
 import sys
 import mlflow
-from hydra import compose, initialize_config_dir
-from motif_tune.config import load_settings
-from motif_tune.config.sources import config_dir, register_sweeps
+from motif_tune import compose_settings
 from motif_tune.search.study import open_storage
 from motif_tune.tracking.client import open_store
 
-register_sweeps()
-with initialize_config_dir(str(config_dir()), version_base="1.3"):
-    settings = load_settings(compose("config", overrides=["sweep=smoke"]), "sweep")
+settings = compose_settings(["sweep=smoke"])
 open_store(settings.tracking.uri)
 open_storage(settings.study_storage)
 mlflow.MlflowClient(tracking_uri="sqlite:///" + sys.argv[1]).search_experiments()

@@ -64,21 +64,15 @@ def grid(blocks: list[Block]) -> list[tuple[int, int, int]]:
 
 def settings_for(fragment: int, envs: int, runners: int) -> Any:
     """The composed, validated settings of one cell (as the CLI composes them)."""
-    from hydra import compose, initialize_config_dir
+    from motif_tune import compose_settings
 
-    from motif_tune.config import load_settings
-    from motif_tune.config.sources import config_dir, register_sweeps
-
-    register_sweeps()
     overrides = [
         f"scaling.env_runners.num_env_runners={runners}",
         f"scaling.env_runners.num_envs_per_env_runner={envs}",
         f"scaling.env_runners.rollout_fragment_length={fragment}",
         f"algo.training.train_batch_size_per_learner={BATCH}",
     ]
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
-    return load_settings(cfg, "sweep")
+    return compose_settings(overrides)
 
 
 def _sample_rate(algo: Any, rounds: int) -> tuple[float, float]:

@@ -60,11 +60,7 @@ class Case:
 
 def settings_for(root: Path, case: Case, run_name: str = RUN_NAME) -> Any:
     """The sweep's settings, composed as the command line composes them."""
-    from hydra import compose, initialize_config_dir
-
-    from motif_tune.config import load_settings
-    from motif_tune.config.overrides import with_free_form_keys
-    from motif_tune.config.sources import config_dir, register_sweeps
+    from motif_tune import compose_settings
 
     overrides = [
         "sweep=default",
@@ -81,10 +77,7 @@ def settings_for(root: Path, case: Case, run_name: str = RUN_NAME) -> Any:
     ]
     if case.storage == "journal":
         overrides.append(f"sweep.study.storage={root / JOURNAL_FILE}")
-    register_sweeps()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        composed = compose(config_name="config", overrides=with_free_form_keys(overrides))
-    return load_settings(composed, "sweep")
+    return compose_settings(overrides)
 
 
 def plan_for(settings: Any, resuming: bool = False) -> Any:

@@ -13,15 +13,12 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
+from motif_tune.commands import LISTINGS
 from motif_tune.commands import NAMES as COMMANDS
 from motif_tune.compat.python import end_process
-from motif_tune.config.overrides import (
-    check_group_overrides,
-    check_override_keys,
-    with_free_form_keys,
-)
-from motif_tune.config.sources import config_dir, register_sweeps
+from motif_tune.config.composition import hydra_overrides, use_project
 from motif_tune.errors import ConfigError, SweepFailed, SweepInterrupted
 
 PROG = "motif-tune"
@@ -53,26 +50,16 @@ class _Run:
 def _task(name: str) -> Callable:
     def task(cfg) -> None:
         _Run.started = True
-        from motif_tune.commands import command
+        from motif_tune.commands import run_command
         from motif_tune.config import load_settings
-        from motif_tune.runtime.logs import add_file_handler, configure_logging
+        from motif_tune.runtime.logs import configure_logging
 
         configure_logging(console_level="WARNING")  # until the settings say otherwise
-        chosen, overrides = command(name), _task_overrides()
         try:
             settings = _share_cores(load_settings(_with_unique_run_name(cfg), name))
-            prepared = chosen.prepare(settings, overrides)
+            _say(run_command(name, settings, _task_overrides()).render())
         except ConfigError as err:
             _fail(err, cfg.get("debug", False))
-        log_setup = (settings.logging.level, settings.logging.format)
-        configure_logging(*log_setup, settings.logging.console_level)
-        add_file_handler(settings.log_file, *log_setup)
-        if chosen.records_config:
-            _record_config(settings)
-        try:
-            _say(chosen.run(prepared, overrides).render())
-        except ConfigError as err:
-            _fail(err, settings.debug)
         except KeyboardInterrupt:
             print(f"{PROG}: interrupted.", file=sys.stderr)
             raise SystemExit(EXIT_INTERRUPTED) from None
@@ -138,18 +125,34 @@ def _share_cores(settings):
     return apply_overrides(settings, {"scaling.ray.num_cpus": share})
 
 
-def _record_config(settings) -> None:
-    """The composed config goes to the log file; the terminal says where the run's files are."""
-    from omegaconf import OmegaConf
+def _init(args: list[str]) -> int:
+    """``motif-tune init NAME [project_dir=DIR]``: a project of one's own, written here."""
+    from motif_tune.commands.init import init_project
+    from motif_tune.config.composition import PROJECT_KEY
 
-    from motif_tune.text import relative
+    names = [a for a in args if "=" not in a]
+    folders = [a.split("=", 1)[1] for a in args if a.startswith(f"{PROJECT_KEY}=")]
+    others = [a for a in args if "=" in a and not a.startswith(f"{PROJECT_KEY}=")]
+    if len(names) != 1 or others:
+        raise ConfigError(
+            "init takes one NAME (and optionally project_dir=DIR), e.g. motif-tune init my_task."
+        )
+    folder = Path(folders[-1] if folders else Path.cwd()).expanduser().resolve()
+    _say(init_project(names[0], folder).render())
+    return EXIT_OK
 
-    text = OmegaConf.to_yaml(settings.recorded_config)
-    log.info("Composed config for %s '%s':\n%s", settings.command, settings.run_name, text)
-    _say(
-        f"{PROG} {settings.command} '{settings.run_name}': config and log in "
-        f"{relative(settings.log_file.parent)}"
-    )
+
+def _listing(command: str, overrides: list[str]) -> int:
+    """A command that records nothing (a listing, a server): composed without Hydra's run
+    folder."""
+    from motif_tune.commands import run_command
+    from motif_tune.config.composition import compose_settings
+    from motif_tune.runtime.logs import configure_logging
+
+    configure_logging(console_level="WARNING")
+    settings = compose_settings(overrides, command)
+    _say(run_command(command, settings, overrides).render())
+    return EXIT_OK
 
 
 def _task_overrides() -> list[str]:
@@ -190,18 +193,21 @@ def _main(argv: list[str]) -> int:
     _complete_after_the_command(argv)
     try:
         command, overrides = split_command(argv)
-        check_group_overrides(overrides)
-        check_override_keys(overrides)
-        overrides = with_free_form_keys(overrides)
+        if command == "init":
+            return _init(overrides)
+        config_sources = use_project(overrides)
+        if command in LISTINGS:  # nothing of their own to record: no run folder
+            return _listing(command, overrides)
+        overrides = hydra_overrides(overrides)
     except ConfigError as err:
         _say(f"{PROG}: error: {err}", sys.stderr)
         return EXIT_BAD_INPUT
-    register_sweeps()
-    entry = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(
+    main_dir = str(config_sources.main_dir)
+    entry = hydra.main(config_path=main_dir, config_name="config", version_base="1.3")(
         _task(command)
     )
     saved_argv = sys.argv
-    sys.argv = [PROG, *overrides]
+    sys.argv = [PROG, *config_sources.hydra_overrides, *overrides]
     _Run.started = False
     try:
         entry()

@@ -7,13 +7,16 @@ from typing import Any
 
 
 def fmt(value: Any) -> str:
-    """A value as the program prints it: ``-`` for none, 4 significant digits for floats."""
+    """A value as the program prints it: ``-`` for none, 4 significant digits for floats
+    from 1 on, 3 decimals below (3 significant digits under 0.01: a learning rate)."""
     if value is None:
         return "-"
     if isinstance(value, float):
         if value.is_integer() and abs(value) >= 1:
             return f"{value:.0f}"
-        return f"{value:.4g}" if abs(value) >= 1 else f"{value:.3f}"
+        if abs(value) >= 1:
+            return f"{value:.4g}"
+        return f"{value:.3f}" if value == 0 or abs(value) >= 0.01 else f"{value:.3g}"
     return str(value)
 
 

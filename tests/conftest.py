@@ -7,16 +7,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from motif_tune.config import Settings, load_settings
-from motif_tune.config.overrides import with_free_form_keys
-from motif_tune.config.sources import config_dir, register_sweeps
+from motif_tune.config.composition import compose
+from motif_tune.config.sources import PROJECT_VAR
 from motif_tune.pipeline.plan import plan_sweep
 from motif_tune.rllib.checks import check_settings
 
-register_sweeps()
+CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def cli(*args: str) -> list[str]:
@@ -40,8 +39,8 @@ def runs_by_role(store: Path, role: str) -> list:
 
 
 def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return compose(config_name="config", overrides=with_free_form_keys(overrides))
+    """The config composed as the command line composes it."""
+    return compose(overrides)
 
 
 def settings_for(overrides: Sequence[str] = (), command: str = "sweep") -> Settings:
@@ -64,4 +63,7 @@ def isolated_runs(tmp_path, monkeypatch):
         k for k in __import__("os").environ if k.startswith("MOTIF_") and k != "MOTIF_TUNE_HOME"
     ]:
         monkeypatch.delenv(key, raising=False)
+    # The checkout is the project (its conf/ and sweeps/ are the shipped ones); a test
+    # that points the CLI at a project of its own gets this back afterwards.
+    monkeypatch.setenv(PROJECT_VAR, str(CHECKOUT))
     return tmp_path / "runs"

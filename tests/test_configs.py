@@ -7,19 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from motif_tune.config.sources import config_dir, sweeps_dir
+from motif_tune.config.sources import shipped_dir
 from motif_tune.errors import ConfigError
 from tests.conftest import compose_config, settings_for
 
 
 def _choices(group: str) -> list[str]:
-    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+    return sorted(p.stem for p in (shipped_dir() / "conf" / group).glob("*.yaml"))
 
 
 ENVS = _choices("env")
 ALGOS = _choices("algo")
 SCALINGS = _choices("scaling")
-SWEEPS = sorted(p.stem for p in sweeps_dir().glob("*.yaml"))
+SWEEPS = sorted(p.stem for p in (shipped_dir() / "sweeps").glob("*.yaml"))
 # Sweeps that only make sense where env runners get GPUs, and such profiles.
 GPU_ONLY_SWEEPS = {"gpu_packing"}
 GPU_SCALINGS = {"local_gpu", "logical_gpus"}

@@ -39,7 +39,13 @@ def module_name(path: Path) -> str:
 def layer_of(module: str) -> int:
     if module in BASE_MODULES or module.startswith("motif_tune.compat"):
         return LAYERS.index("base")
-    if module in ("motif_tune", "motif_tune.cli", "motif_tune.__main__", "motif_tune.help"):
+    if module in (
+        "motif_tune",
+        "motif_tune.api",
+        "motif_tune.cli",
+        "motif_tune.__main__",
+        "motif_tune.help",
+    ):
         return LAYERS.index("cli")
     return LAYERS.index(module.split(".")[1])
 

@@ -98,7 +98,8 @@ def test_progress_line_shows_return_match_throughput_and_time():
         "env_runners/match_accuracy": 0.5,
         "env_steps_per_s": 812.4,
     }
-    line = progress_line(7, metrics, 3.25)
+    declared = settings_for([], "train").env.metrics  # the motif env's: match, margin
+    line = progress_line(7, metrics, 3.25, declared)
     for part in ("iter    7", "return   0.250", "match 0.500", "812 env steps/s", "3.2 s"):
         assert part in line, line
     assert "- env steps/s" in progress_line(1, {}, 0.5)

@@ -7,11 +7,14 @@ completion stay quick.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from motif_tune.config import Settings
+
+log = logging.getLogger("motif_tune")
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,24 @@ COMMANDS = {
         [("sweep.study.storage=URL", "another Optuna storage (default: sqlite under runs/)")],
         "motif-tune studies",
     ),
+    "ui": About(
+        "serve the MLflow UI over the store the sweeps record in (tracking.uri)",
+        [("ui.port=N", "the port (default 5000)"), ("ui.host=ADDRESS", "default 127.0.0.1")],
+        "motif-tune ui ui.port=5001",
+    ),
+    "dashboard": About(
+        "serve optuna-dashboard over the sweeps' stored studies (sweep.study.storage)",
+        [("ui.dashboard_port=N", "the port (default 8080)")],
+        "motif-tune dashboard",
+    ),
+    "init": About(
+        "write a small project of your own here: an env module, its conf/env file, a sweep",
+        [("NAME", "the project's name (a Python module name: my_task)")],
+        "motif-tune init my_task && motif-tune sweep sweep=my_task",
+    ),
 }
+# Commands that record nothing of their own: no run folder, no composed config in a log.
+LISTINGS = ("studies", "ui", "dashboard", "init")
 NAMES = tuple(COMMANDS)
 
 
@@ -96,6 +116,43 @@ def command(name: str) -> Command:
         from motif_tune.commands.evaluate import prepare_evaluate, run_evaluate
 
         return Command(name, prepare_evaluate, run_evaluate)
-    from motif_tune.commands.studies import list_studies, prepare_studies
+    if name in ("ui", "dashboard"):
+        from motif_tune.commands.serve import prepare_dashboard, prepare_ui, serve
 
-    return Command(name, prepare_studies, list_studies, records_config=False)
+        return Command(name, prepare_ui if name == "ui" else prepare_dashboard, serve, False)
+    if name == "studies":
+        from motif_tune.commands.studies import list_studies, prepare_studies
+
+        return Command(name, prepare_studies, list_studies, records_config=False)
+    raise ValueError(f"'{name}' is not a command that runs with settings")
+
+
+def run_command(name: str, settings: Settings, overrides: Sequence[str] = ()) -> Shown:
+    """Check, then run, command ``name``: bad input raises ``ConfigError`` before anything
+    starts; the run's records go to its log file (and its composed config, for a run)."""
+    from motif_tune.runtime.logs import add_file_handler, configure_logging
+
+    chosen = command(name)
+    prepared = chosen.prepare(settings, overrides)
+    log_setup = (settings.logging.level, settings.logging.format)
+    configure_logging(*log_setup, settings.logging.console_level)
+    if chosen.records_config:
+        add_file_handler(settings.log_file, *log_setup)
+        _record_config(settings)
+    return chosen.run(prepared, overrides)
+
+
+def _record_config(settings: Settings) -> None:
+    """The composed config goes to the log file; the terminal says where the run's files are."""
+    from omegaconf import OmegaConf
+
+    from motif_tune.secrets import mask_secrets
+    from motif_tune.text import relative
+
+    text = OmegaConf.to_yaml(settings.recorded_config)
+    log.info("Composed config for %s '%s':\n%s", settings.command, settings.run_name, text)
+    line = (
+        f"motif-tune {settings.command} '{settings.run_name}': config and log in "
+        f"{relative(settings.log_file.parent)}"
+    )
+    print(mask_secrets(line), flush=True)

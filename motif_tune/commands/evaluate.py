@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from motif_tune.compat.ray import build_algorithm_in
 from motif_tune.config import Settings
-from motif_tune.envs.registry import all_task_metrics
 from motif_tune.results import flatten, is_number
 from motif_tune.rllib.builder import build_algorithm_config, evaluate_on_demand
 from motif_tune.rllib.checkpoints import (
@@ -52,6 +51,7 @@ class EvalSummary:
     metrics: dict[str, float]
     mlflow_run_id: str
     tracking_uri: str
+    task_metrics: tuple[str, ...] = ()  # the env's declared metrics, as shown
 
     def render(self) -> str:
         m = self.metrics
@@ -61,7 +61,7 @@ class EvalSummary:
             ("return min", fmt(m.get("episode_return_min"))),
             ("return max", fmt(m.get("episode_return_max"))),
         ]
-        rows += [(name.replace("_", " "), fmt(m[name])) for name in _TASK_METRICS if name in m]
+        rows += [(name.replace("_", " "), fmt(m[name])) for name in self.task_metrics if name in m]
         actions = "greedy" if self.deterministic else "sampled"
         lines = [f"Evaluated {self.checkpoint} ({self.algo} on {self.env}, {actions} actions):"]
         lines += [f"  {name:<15}{value:>10}" for name, value in rows]
@@ -69,14 +69,12 @@ class EvalSummary:
         return "\n".join(lines)
 
 
-_TASK_METRICS = tuple(metric.key for metric in all_task_metrics())
 _EVAL_METRICS = (
     "num_episodes",
     "episode_return_mean",
     "episode_return_min",
     "episode_return_max",
     "episode_len_mean",
-    *_TASK_METRICS,
 )
 
 
@@ -115,7 +113,8 @@ def run_evaluate(plan: EvaluatePlan, overrides: Sequence[str] = ()) -> EvalSumma
             algo.stop()
             with suppress(OSError):  # the run folder goes only if nothing was written to it
                 run_dir.rmdir()
-    metrics = evaluation_metrics(results)
+    task_metrics = tuple(metric.name for metric in settings.env.metrics)
+    metrics = evaluation_metrics(results, task_metrics)
     params = {"checkpoint": source.source, "checkpoint_path": str(source.path)}
     params |= {f"evaluate.{k}": v for k, v in settings.evaluate.model_dump().items()}
     params |= flatten(settings.composed.get("env", {}), ".", "env.")
@@ -132,6 +131,7 @@ def run_evaluate(plan: EvaluatePlan, overrides: Sequence[str] = ()) -> EvalSumma
         metrics=metrics,
         mlflow_run_id=plan.mlflow.run_id,
         tracking_uri=plan.mlflow.tracking_uri,
+        task_metrics=task_metrics,
     )
 
 
@@ -144,12 +144,14 @@ def evaluation_config(settings: Settings) -> AlgorithmConfig:
     )
 
 
-def evaluation_metrics(results: Mapping[str, Any]) -> dict[str, float]:
+def evaluation_metrics(
+    results: Mapping[str, Any], task_metrics: tuple[str, ...] = ()
+) -> dict[str, float]:
     """Episode count, return statistics and the env's own metrics from ``evaluate()``."""
     runners = results.get("env_runners", results.get("evaluation", {}).get("env_runners", {}))
     metrics = {
         name: float(runners[name])
-        for name in _EVAL_METRICS
+        for name in (*_EVAL_METRICS, *task_metrics)
         if is_number(runners.get(name)) and math.isfinite(runners[name])
     }
     if "num_episodes" not in metrics and is_number(runners.get("num_episodes_lifetime")):

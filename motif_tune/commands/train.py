@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from motif_tune.commands.best_settings import settings_from_sweep
 from motif_tune.compat.ray import build_algorithm_in
 from motif_tune.config import Settings
-from motif_tune.envs.registry import all_task_metrics
+from motif_tune.config.schema import TaskMetric
 from motif_tune.errors import ConfigError
 from motif_tune.results import flatten, is_number
 from motif_tune.rllib.builder import build_algorithm_config
@@ -79,13 +79,14 @@ class TrainSummary:
     restored_from: str | None = None
     from_sweep: str | None = None
     sweep_values: dict[str, Any] = field(default_factory=dict)
+    task_metrics: tuple[TaskMetric, ...] = ()  # the env's declared metrics
 
     def render(self) -> str:
         results = f"episode return mean {fmt(self.metrics.get(RETURN_MEAN))}"
-        for metric in all_task_metrics():
-            value = self.metrics.get(f"env_runners/{metric.key}")
+        for metric in self.task_metrics:
+            value = self.metrics.get(metric.key)
             if value is not None:
-                results += f", {metric.key.replace('_', ' ')} {fmt(value)}"
+                results += f", {metric.name.replace('_', ' ')} {fmt(value)}"
         lines = [
             f"Trained {self.algo} on {self.env}: iterations {self.first_iteration}-"
             f"{self.last_iteration} ({self.time_total_s:.1f} s in all), {results}.",
@@ -175,6 +176,7 @@ def run_train(plan: TrainPlan, overrides: Sequence[str] = ()) -> TrainSummary:
         restored_from=plan.source.source if plan.source else None,
         from_sweep=settings.train.from_sweep,
         sweep_values=plan.sweep_values,
+        task_metrics=tuple(settings.env.metrics),
     )
 
 
@@ -196,7 +198,7 @@ def _train_loop(
         iteration = int(result["training_iteration"])
         metrics, seconds = selection(result), float(result["time_total_s"])
         mlflow.log_metrics(metrics, step=iteration)
-        print(progress_line(iteration, metrics, seconds), flush=True)
+        print(progress_line(iteration, metrics, seconds, settings.env.metrics), flush=True)
         if not warned:
             warned = True
             _warn_unknown_stop_keys(stop, result)
@@ -208,13 +210,18 @@ def _train_loop(
             return metrics, saved[-1], seconds
 
 
-def progress_line(iteration: int, metrics: Mapping[str, float], seconds: float) -> str:
+def progress_line(
+    iteration: int,
+    metrics: Mapping[str, float],
+    seconds: float,
+    task_metrics: Sequence[TaskMetric] = (),
+) -> str:
     """One line per training iteration: return, the env's task metrics, throughput, time."""
     parts = [f"iter {iteration:4d}", f"return {fmt(metrics.get(RETURN_MEAN)):>7}"]
-    for metric in all_task_metrics():
-        value = metrics.get(f"env_runners/{metric.key}")
+    for metric in task_metrics:
+        value = metrics.get(metric.key)
         if value is not None:
-            parts.append(f"{metric.label} {value:5.3f}")
+            parts.append(f"{metric.short} {value:5.3f}")
     steps = metrics.get("env_steps_per_s")
     parts.append(f"{'-' if steps is None else f'{steps:.0f}':>6} env steps/s")
     parts.append(f"{seconds:7.1f} s")

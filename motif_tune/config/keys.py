@@ -13,7 +13,7 @@ from functools import cache
 from pydantic import BaseModel
 
 from motif_tune.config.schema import Settings, is_setting
-from motif_tune.config.sources import CONFIG_GROUPS, config_dir, group_dir
+from motif_tune.config.sources import CONFIG_GROUPS, ConfigSources, sources
 from motif_tune.results import flatten
 
 
@@ -57,16 +57,21 @@ def accepted_keys(parent: str) -> str:
     return ", ".join(sorted(f.alias or n for n, f in model.model_fields.items() if n != "composed"))
 
 
-@cache
 def known_keys() -> frozenset[str]:
-    """The schema's settings and every key the config files set."""
+    """The schema's settings and every key the config files set (shipped and the
+    project's)."""
+    return _known_keys(sources())
+
+
+@cache
+def _known_keys(config_sources: ConfigSources) -> frozenset[str]:
     from omegaconf import OmegaConf
 
     keys = set(_schema_paths(Settings, ""))
-    primary = OmegaConf.to_container(OmegaConf.load(config_dir() / "config.yaml"))
+    primary = OmegaConf.to_container(OmegaConf.load(config_sources.primary_file()))
     keys |= {k for k in flatten(primary, ".") if not k.startswith(("defaults", "hydra"))}
     for group in CONFIG_GROUPS:
-        for path in group_dir(group).glob("*.yaml"):
+        for path in config_sources.group_files(group).values():
             data = OmegaConf.to_container(OmegaConf.load(path)) or {}
             nested = data if group == "sweep" else {group: data}  # sweep files are global
             keys |= set(flatten(nested, "."))

@@ -28,14 +28,44 @@ class PathSettings(_Model):
     root: Path
 
 
+class TaskMetric(_Model):
+    """A per-episode metric an env's callbacks report beside the episode return."""
+
+    name: str  # the result key under env_runners/ (and evaluation/env_runners/)
+    mode: Literal["max", "min"] = "max"  # which way is better
+    label: str | None = None  # a short name in one-line progress output
+
+    @property
+    def key(self) -> str:
+        return f"env_runners/{self.name}"
+
+    @property
+    def short(self) -> str:
+        return self.label or self.name
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not value or "/" in value:
+            raise ValueError(f"must be a metric name without '/', got {value!r}")
+        return value
+
+
 class EnvSettings(_Model):
     name: str
+    # A Gymnasium id, or module:Class / module:make_env (an Env subclass or a creator).
     id: str
     env_config: dict[str, Any] = Field(default_factory=dict)
     normalize_actions: bool = True
     clip_actions: bool = False
     # An exception in step() ends the episode (reset() is retried) instead of the trial.
     end_episode_on_fault: bool = True
+    # The env's RLlib callbacks (module:Class, RLlibCallback subclasses) and the
+    # metrics they report, which sweep.metric may name as env_runners/<name>.
+    callbacks: list[str] = Field(default_factory=list)
+    metrics: list[TaskMetric] = Field(default_factory=list)
+    # The env_config key of the env's log folder: unset, it is the run's own folder.
+    log_dir_key: str | None = None
 
 
 class AlgoSettings(_Model):
@@ -324,6 +354,14 @@ class LoggingSettings(_Model):
         return self.level if self.console == "verbose" else "WARNING"
 
 
+class UiSettings(_Model):
+    """``motif-tune ui`` and ``motif-tune dashboard``: where they serve."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=5000, ge=1, le=65535)
+    dashboard_port: int = Field(default=8080, ge=1, le=65535)
+
+
 class TrainSettings(_Model):
     """``motif-tune train``: one config, no search."""
 
@@ -343,9 +381,11 @@ class EvaluateSettings(_Model):
 class Settings(_Model):
     """Everything a command needs, typed. Built only by ``load_settings``."""
 
-    command: Literal["sweep", "train", "evaluate", "resume", "studies"] = "sweep"
+    command: Literal["sweep", "train", "evaluate", "resume", "studies", "ui", "dashboard"] = "sweep"
     run_name: str
     storage_path: str
+    # The project folder (conf/, sweeps/, its Python modules); "." is the current one.
+    project_dir: Path = Path(".")
     stop: dict[str, float] = Field(default_factory=dict)
     checkpoint: str | None = None
     seed: int = 0
@@ -360,6 +400,7 @@ class Settings(_Model):
     fault_tolerance: dict[str, Any] = Field(default_factory=dict)
     train: TrainSettings = Field(default_factory=TrainSettings)
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
     # The run's output folder (Hydra's), where its log file goes.
     output_dir: str | None = None
     # The composed config, resolved: what was run, for the record and for trials.
@@ -408,6 +449,11 @@ class Settings(_Model):
         if not value or any(ch in value for ch in "/\\:") or value in {".", ".."}:
             raise ValueError(f"must be a plain folder name without '/', '\\' or ':', got {value!r}")
         return value
+
+    @field_validator("project_dir")
+    @classmethod
+    def _project_is_absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
 
     @field_validator("storage_path")
     @classmethod

@@ -33,7 +33,6 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from motif_tune.envs.task_metric import TaskMetric
 from motif_tune.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -45,13 +44,6 @@ _ANNOUNCED: set[tuple[int, int]] = set()
 # Observations are drawn this many steps at a time: one numpy call per block
 # instead of several per step.
 _BLOCK_STEPS = 256
-
-
-# The step-info keys of MotifEnv and the metrics they become.
-MOTIF_TASK_METRICS = (
-    TaskMetric("match_accuracy", "match", info_key="match"),
-    TaskMetric("score_margin", "margin", info_key="margin"),
-)
 
 
 class MotifEnvFault(RuntimeError):
@@ -460,3 +452,8 @@ class MotifEnv(gym.Env):
         if choice == true:
             return 1.0, 1.0, 1.0
         return -1.0 / (self._k - 1), 0.0, -1.0
+
+
+def gym_entry_point(**env_config: Any) -> MotifEnv:
+    """Entry point of ``motif_tune/Motif-v0``; ``gym.make`` keywords are env_config keys."""
+    return MotifEnv(env_config)

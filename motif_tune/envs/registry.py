@@ -1,11 +1,23 @@
-"""Environments by name: the motif task or any installed Gymnasium id.
+"""Environments by name: a Gymnasium id, or an env class or creator named by its code path.
 
-RLlib builds envs in every EnvRunner from a registered env creator (a picklable
+``env.id`` is one of:
+
+- a Gymnasium id (``CartPole-v1``, ``motif_tune/Motif-v0``, or ``module:Name-v0``
+  for an id that importing ``module`` registers); ``env_config`` keys are
+  ``gymnasium.make`` keyword arguments;
+- ``module:attr`` or ``module.attr``, where ``attr`` is a ``gymnasium.Env``
+  subclass or a creator ``f(env_config) -> Env`` (RLlib's own ``env="pkg.Class"``
+  and Tune's ``register_env`` forms). A class whose ``__init__`` takes one
+  argument (``config``, ``env_config`` or any single positional one) gets the
+  ``env_config`` mapping, as RLlib passes it; one with keyword arguments gets
+  them, checked against its signature. Modules are imported from the project
+  folder (on ``sys.path`` in the driver; Ray's ``runtime_env`` carries it to
+  every worker) or from what is installed.
+
+RLlib builds envs in every EnvRunner from a registered creator (a picklable
 callable ``creator(env_config) -> Env``), never from an env instance; this
-module makes those creators and checks names and ``env_config`` keys before
-Ray starts. It also answers what the generic pipeline asks of an env: its task
-metrics, the RLlib callback that reports them, and the run-specific
-``env_config`` it wants (the motif env's log folder).
+module makes those creators, imports an env's RLlib callbacks, and checks names
+and ``env_config`` keys before Ray starts.
 """
 
 from __future__ import annotations
@@ -13,101 +25,119 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
-from collections.abc import Mapping
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 from gymnasium.envs.registration import EnvSpec, load_env_creator
 
-from motif_tune.envs.motif import (
-    DEFAULT_LOG_FOLDER,
-    MOTIF_TASK_METRICS,
-    MotifEnv,
-    MotifEnvConfig,
-)
-from motif_tune.envs.task_metric import TaskMetric
 from motif_tune.errors import ConfigError
+from motif_tune.text import one_line
 
-MOTIF_ENV_NAME = "motif"
-MOTIF_GYM_ID = "motif_tune/Motif-v0"
-_MOTIF_NAMES = frozenset({MOTIF_ENV_NAME, MOTIF_GYM_ID})
-_EXAMPLE_IDS = "CartPole-v1, Acrobot-v1, MountainCar-v0, Pendulum-v1 or motif"
+_EXAMPLE_IDS = "CartPole-v1, Acrobot-v1, a Gymnasium id, or my_env:MyEnv (a class or creator)"
 # Keyword arguments ``gymnasium.make`` takes itself, whatever the env.
 _MAKE_KWARGS = ("max_episode_steps", "disable_env_checker")
+# Names a class's single argument takes when it is RLlib's env_config mapping.
+_MAPPING_NAMES = ("config", "env_config", "env_context")
+_VERSIONED = re.compile(r"-v\d+$")
 
 
-def is_motif(name: str) -> bool:
-    return name in _MOTIF_NAMES
+@dataclass(frozen=True)
+class EnvEntry:
+    """What ``env.id`` names: a Gymnasium id, or an env class or creator in code."""
+
+    id: str
+    kind: Literal["gym", "class", "creator"]
+    factory: Callable[..., Any] | None = None  # the class or the creator
+    takes: Literal["mapping", "keywords"] = "keywords"
+
+    def build(self, env_config: Mapping[str, Any] | None = None) -> gym.Env:
+        config = dict(env_config or {})
+        if self.kind == "gym":
+            return gym.make(self.id.rpartition(":")[2], **_gym_kwargs(self.id, config))
+        assert self.factory is not None
+        if self.takes == "mapping":
+            return self.factory(config)
+        return self.factory(**config)
 
 
-def same_env(a: str, b: str) -> bool:
-    """Two env names that build the same env (``motif`` is ``motif_tune/Motif-v0``)."""
-    return a == b or (is_motif(a) and is_motif(b))
+def env_entry(env_id: Any) -> EnvEntry:
+    """Resolve ``env.id``; one sentence when it names nothing that makes an env."""
+    if not isinstance(env_id, str) or not env_id.strip():
+        raise ConfigError(f"env.id must be {_EXAMPLE_IDS}, got {env_id!r}.")
+    module, attr = _code_path(env_id)
+    if module is None:
+        _gym_spec(env_id)
+        return EnvEntry(env_id, "gym")
+    found = _import(env_id, module)
+    if not hasattr(found, attr):
+        if _VERSIONED.search(attr):  # module:Name-v0, a Gymnasium id the module registers
+            _gym_spec(env_id)
+            return EnvEntry(env_id, "gym")
+        names = [n for n in dir(found) if not n.startswith("_")]
+        near = difflib.get_close_matches(attr, names, n=3, cutoff=0.5)
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        raise ConfigError(
+            f"env.id '{env_id}': module '{module}' has no '{attr}'{hint}; it has "
+            f"{', '.join(names[:12]) or 'no public names'}."
+        )
+    target = getattr(found, attr)
+    if inspect.isclass(target):
+        if not issubclass(target, gym.Env):
+            raise ConfigError(
+                f"env.id '{env_id}' is a class that is not a gymnasium.Env; give an Env "
+                "subclass or a creator function f(env_config) -> Env."
+            )
+        return EnvEntry(env_id, "class", target, _takes(target))
+    if callable(target):
+        return EnvEntry(env_id, "creator", target, "mapping")
+    raise ConfigError(
+        f"env.id '{env_id}' is a {type(target).__name__}, neither a gymnasium.Env subclass "
+        "nor a creator function f(env_config) -> Env."
+    )
 
 
-def compose_hint(name: str) -> str:
-    """The command-line overrides that compose env ``name``."""
-    return "env=motif" if is_motif(name) else f"env=gym env.id={name}"
+def make_env(env_id: str, env_config: Mapping[str, Any] | None = None) -> gym.Env:
+    """Build the env ``env.id`` names, with ``env_config``."""
+    return env_entry(env_id).build(env_config)
 
 
-def task_metrics(name: str) -> tuple[TaskMetric, ...]:
-    """The task metrics env ``name`` reports (none for a plain Gymnasium env)."""
-    return MOTIF_TASK_METRICS if is_motif(name) else ()
-
-
-def all_task_metrics() -> tuple[TaskMetric, ...]:
-    """Every task metric a known env reports."""
-    return MOTIF_TASK_METRICS
-
-
-def callbacks_for(name: str, end_episode_on_fault: bool = True) -> list[type]:
-    """The RLlib callback classes that report env ``name``'s task metrics and faults."""
-    callbacks: list[type] = []
-    if end_episode_on_fault:
-        from motif_tune.envs.faults import EnvFaultCallback
-
-        callbacks.append(EnvFaultCallback)
-    if is_motif(name):
-        from motif_tune.envs.motif_metrics import MotifMetricsCallback
-
-        callbacks.append(MotifMetricsCallback)
-    return callbacks
-
-
-def env_config_for_run(name: str, env_config: Mapping[str, Any], run_folder: Path) -> dict:
-    """``env_config`` with what the env wants of this run (the motif env's log folder)."""
-    config = dict(env_config)
-    if is_motif(name) and not config.get("log_dir"):
-        config["log_dir"] = str(run_folder / DEFAULT_LOG_FOLDER)
-    return config
-
-
-def make_env(name: str, env_config: Mapping[str, Any] | None = None) -> gym.Env:
-    """Build ``motif`` (or ``motif_tune/Motif-v0``) or any Gymnasium id with ``env_config``."""
-    if is_motif(name):
-        return MotifEnv(env_config)
-    return gym.make(name, **_gym_kwargs(name, _gym_spec(name), env_config))
-
-
-def validate_env(name: str, env_config: Mapping[str, Any] | None = None) -> None:
-    """Raise ``ConfigError`` for an unknown env or bad ``env_config``, without building the env."""
-    if is_motif(name):
-        MotifEnvConfig.from_mapping(env_config)
-        return
-    _gym_kwargs(name, _gym_spec(name), env_config)
+def validate_env(env_id: str, env_config: Mapping[str, Any] | None = None) -> None:
+    """Refuse an unknown env, ``env_config`` keys it does not take, or an env that cannot
+    be built with them (it is built once, then closed)."""
+    entry = env_entry(env_id)
+    config = dict(env_config or {})
+    if entry.kind == "class" and entry.takes == "keywords":
+        _check_keywords(env_id, inspect.signature(entry.factory), config)
+    try:
+        env = entry.build(config)
+    except ConfigError:
+        raise
+    except Exception as err:
+        what = "the creator" if entry.kind == "creator" else "building it"
+        raise ConfigError(
+            f"env.id '{env_id}': {what} with env_config {config} raised "
+            f"{type(err).__name__}: {one_line(err, 200)}"
+        ) from None
+    if not isinstance(getattr(env, "unwrapped", None), gym.Env):
+        raise ConfigError(
+            f"env.id '{env_id}': the creator returned {type(env).__name__}, not an Env."
+        )
+    env.close()
 
 
 @dataclass(frozen=True)
 class EnvCreator:
     """Picklable ``creator(env_config) -> Env`` for ``ray.tune.registry.register_env``."""
 
-    name: str
+    env_id: str
     end_episode_on_fault: bool = False
 
     def __call__(self, env_config: Mapping[str, Any] | None = None) -> gym.Env:
-        env = make_env(self.name, env_config)
+        env = make_env(self.env_id, env_config)
         if self.end_episode_on_fault:
             from motif_tune.envs.faults import EndEpisodeOnFault
 
@@ -115,49 +145,121 @@ class EnvCreator:
         return env
 
 
-def env_creator(name: str, end_episode_on_fault: bool = False) -> EnvCreator:
-    if not is_motif(name):
-        _gym_spec(name)
-    return EnvCreator(name, end_episode_on_fault)
+def env_creator(env_id: str, end_episode_on_fault: bool = False) -> EnvCreator:
+    env_entry(env_id)
+    return EnvCreator(env_id, end_episode_on_fault)
 
 
-def register_with_ray(name: str, end_episode_on_fault: bool = False) -> str:
-    """Register ``name``'s env creator with Ray Tune/RLlib; returns the name to pass to RLlib.
+def register_with_ray(env_id: str, end_episode_on_fault: bool = False) -> str:
+    """Register ``env_id``'s creator with Ray Tune/RLlib; returns the name to pass to RLlib.
 
     With ``end_episode_on_fault`` an exception in the env's ``step()`` ends the episode
     and one in ``reset()`` is retried (:mod:`motif_tune.envs.faults`).
     """
     from ray.tune.registry import register_env
 
-    register_env(name, env_creator(name, end_episode_on_fault))
-    return name
+    register_env(env_id, env_creator(env_id, end_episode_on_fault))
+    return env_id
 
 
-def gym_entry_point(**env_config: Any) -> MotifEnv:
-    """Entry point of ``motif_tune/Motif-v0``; ``gym.make`` keywords are env_config keys."""
-    return MotifEnv(env_config)
+def env_callbacks(paths: Sequence[str], end_episode_on_fault: bool = True) -> list[type]:
+    """The RLlib callback classes of an env (``module:Class`` each), after the one that
+    counts the faults episodes absorbed."""
+    from ray.rllib.callbacks.callbacks import RLlibCallback
+
+    callbacks: list[type] = []
+    if end_episode_on_fault:
+        from motif_tune.envs.faults import EnvFaultCallback
+
+        callbacks.append(EnvFaultCallback)
+    for path in paths:
+        module, attr = _code_path(path)
+        where = f"env.callbacks entry '{path}'"
+        if module is None:
+            raise ConfigError(f"{where} must be module:Class (an RLlibCallback subclass).")
+        found = getattr(_import(path, module, where), attr, None)
+        if not (inspect.isclass(found) and issubclass(found, RLlibCallback)):
+            what = "missing" if found is None else getattr(found, "__name__", type(found).__name__)
+            raise ConfigError(
+                f"{where} is {what}, not an RLlibCallback subclass "
+                "(ray.rllib.callbacks.callbacks.RLlibCallback)."
+            )
+        callbacks.append(found)
+    return callbacks
 
 
-def register_gymnasium() -> None:
-    """Make ``gymnasium.make("motif_tune/Motif-v0", **env_config)`` work (idempotent)."""
-    if MOTIF_GYM_ID not in gym.registry:
-        gym.register(id=MOTIF_GYM_ID, entry_point=f"{__name__}:gym_entry_point")
+def code_modules(env_id: str, callbacks: Sequence[str] = ()) -> list[str]:
+    """The modules ``env.id`` and the env's callbacks are imported from."""
+    modules = [_code_path(name)[0] for name in (env_id, *callbacks)]
+    return [module for module in modules if module]
 
 
-def _gym_spec(name: Any) -> EnvSpec:
-    if not isinstance(name, str) or not name.strip():
+def _code_path(name: str) -> tuple[str | None, str]:
+    """``module:attr`` or ``module.attr`` -> (module, attr); (None, name) for anything
+    else (a Gymnasium id)."""
+    if ":" in name:
+        module, _, attr = name.rpartition(":")
+        return module, attr
+    if "." in name and "/" not in name and not _VERSIONED.search(name):
+        module, _, attr = name.rpartition(".")
+        if module and attr.isidentifier():
+            return module, attr
+    return None, name
+
+
+def _import(name: str, module: str, where: str | None = None) -> Any:
+    where = where or f"env.id '{name}'"
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name and not module.startswith(err.name) and module != err.name:
+            raise ConfigError(
+                f"{where}: module '{module}' imports '{err.name}', which is not installed."
+            ) from None
+        searched = next((p for p in sys.path if p), ".")
         raise ConfigError(
-            f"env.id must be a Gymnasium environment id such as {_EXAMPLE_IDS}, got {name!r}."
-        )
+            f"{where}: no module '{module}' in the project folder {searched} nor among the "
+            "installed packages; put it there (or pass project_dir=…) or install it."
+        ) from None
+    except Exception as err:  # the module itself fails to import
+        raise ConfigError(
+            f"{where}: importing '{module}' raised {type(err).__name__}: {one_line(err, 200)}"
+        ) from None
+
+
+def _takes(cls: type) -> Literal["mapping", "keywords"]:
+    """How a class takes ``env_config``: as one mapping (RLlib's way) or as keywords."""
+    try:
+        params = list(inspect.signature(cls).parameters.values())
+    except (TypeError, ValueError):
+        return "mapping"
+    named = [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if len(named) == 1 and (
+        named[0].name in _MAPPING_NAMES or named[0].default is inspect.Parameter.empty
+    ):
+        return "mapping"
+    if any(p.name in _MAPPING_NAMES for p in named):
+        return "mapping"
+    return "keywords"
+
+
+def _check_keywords(name: str, signature: inspect.Signature, config: Mapping[str, Any]) -> None:
+    params = signature.parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    valid = sorted(set(params) - {"self"})
+    for key in config:
+        if key not in valid:
+            raise ConfigError(
+                f"env_config.{key} is not accepted by {name}; valid keys are "
+                f"{', '.join(valid) or 'none'}."
+            )
+
+
+def _gym_spec(name: str) -> EnvSpec:
     module, _, env_id = name.rpartition(":")
     if module:
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            raise ConfigError(
-                f"env.id '{name}' needs the Python module '{module}', which is not installed; "
-                f"install it or use an id such as {_EXAMPLE_IDS}."
-            ) from None
+        _import(name, module)
     try:
         return gym.spec(env_id)
     except gym.error.Error:
@@ -168,12 +270,12 @@ def _gym_spec(name: Any) -> EnvSpec:
         ) from None
 
 
-def _gym_kwargs(name: str, spec: EnvSpec, env_config: Mapping[str, Any] | None) -> dict[str, Any]:
+def _gym_kwargs(name: str, env_config: Mapping[str, Any]) -> dict[str, Any]:
     """``env_config`` as ``gym.make`` keyword arguments, refusing keys the env does not take."""
     kwargs = {str(k): v for k, v in dict(env_config or {}).items()}
     if not kwargs:
         return kwargs
-    creator = spec.entry_point
+    creator = _gym_spec(name).entry_point
     if isinstance(creator, str):
         creator = load_env_creator(creator)
     try:

@@ -49,13 +49,19 @@ class SweepConsole(Callback):
         status_every_s: float = 30.0,
     ) -> None:
         self.title, self.planned, self.budget, self.mode = title, planned, budget, mode
-        self.stream = stream or sys.stdout
+        self._stream = stream  # None: whatever sys.stdout is when a line is printed
         self.live = self.stream.isatty() if live is None else live
         self.status_every_s = status_every_s
         self.rows: dict[str, _Row] = {}
         self._start = time.monotonic()
         self._last_status = self._start
         self._display: Any = None
+
+    @property
+    def stream(self) -> IO[str]:
+        """Where lines go. Not kept when Tune saves its callbacks with the experiment: the
+        terminal of a notebook or a test runner cannot be pickled."""
+        return self._stream or sys.stdout
 
     # ----------------------------------------------------------------- Tune's hooks
 

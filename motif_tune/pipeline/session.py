@@ -18,7 +18,7 @@ from motif_tune.errors import SweepInterrupted
 from motif_tune.pipeline.plan import SweepPlan, fit_to_cluster
 from motif_tune.runtime.background import Background
 from motif_tune.runtime.preload import RAY_STOP_MODULES, SHARED_WITH_RAY_INIT, import_modules
-from motif_tune.runtime.ray_session import start_ray, stop_ray
+from motif_tune.runtime.ray_session import ray_is_running, start_ray, stop_ray
 from motif_tune.search.study import open_storage
 
 if TYPE_CHECKING:
@@ -33,20 +33,21 @@ class SweepSession:
 
     plan: SweepPlan
     sweep_run: SweepRun
+    owns_ray: bool = True  # this sweep started Ray (a script's own Ray is left running)
     _stopping: Background[None] | None = field(default=None, repr=False)
 
     def release_ray(self) -> None:
         """Every trial is over: Ray's processes wind down beside what comes next."""
-        if self._stopping is None:
+        if self._stopping is None and self.owns_ray:
             import_modules(RAY_STOP_MODULES)
             self._stopping = Background("ray-stop", stop_ray, self.plan.settings)
 
     def stop_ray(self) -> None:
         """Ray stopped (now, or the stop begun by ``release_ray`` waited for)."""
-        if self._stopping is None:
-            stop_ray(self.plan.settings)
-        else:
+        if self._stopping is not None:
             self._stopping.result()
+        elif self.owns_ray:
+            stop_ray(self.plan.settings)
 
 
 @contextmanager
@@ -54,6 +55,7 @@ def sweep_session(plan: SweepPlan, overrides: Sequence[str] = ()) -> Iterator[Sw
     """Ray and the parent run for one sweep; both are ended on the way out."""
     settings = plan.settings
     import_modules(SHARED_WITH_RAY_INIT)
+    owns_ray = not ray_is_running()
     tracking = Background("tracking", _open_tracking, plan)
     try:
         cluster, largest_node = start_ray(settings)
@@ -63,7 +65,8 @@ def sweep_session(plan: SweepPlan, overrides: Sequence[str] = ()) -> Iterator[Sw
     session: SweepSession | None = None
     try:
         sweep_run = tracking.result()  # a study storage that cannot open is refused here
-        session = SweepSession(fit_to_cluster(plan, cluster, largest_node), sweep_run)
+        fitted = fit_to_cluster(plan, cluster, largest_node)
+        session = SweepSession(fitted, sweep_run, owns_ray)
         _announce(session.plan)
         sweep_run.start(overrides)
         status = "FAILED"
@@ -76,10 +79,10 @@ def sweep_session(plan: SweepPlan, overrides: Sequence[str] = ()) -> Iterator[Sw
         finally:
             sweep_run.finish(status)
     finally:
-        if session is None:
-            stop_ray(settings)
-        else:
+        if session is not None:
             session.stop_ray()
+        elif owns_ray:
+            stop_ray(settings)
 
 
 def _open_tracking(plan: SweepPlan) -> SweepRun:

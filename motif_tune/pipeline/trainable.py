@@ -15,10 +15,12 @@ Each result carries the trial's score under ``objective``
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from motif_tune.config import Settings
+from motif_tune.config.schema import TaskMetric
 from motif_tune.envs.faults import ENV_FAULTS
 from motif_tune.results import OBJECTIVE, is_number, nested_get
 from motif_tune.rllib.algorithm import RLLIB_METADATA
@@ -47,6 +49,7 @@ def make_trainable(base: Settings, budget: Budget) -> type:
         def __init__(self, config: Any = None, **kwargs: Any) -> None:
             self._searched = searched_values(config)
             self._scorer = Scorer(base.sweep.metric, base.sweep.objective, budget)
+            self._metrics_seen = not base.env.metrics
             super().__init__(config=trial_config(base, self._searched), **kwargs)
 
         def train(self) -> dict:
@@ -57,6 +60,8 @@ def make_trainable(base: Settings, budget: Budget) -> type:
             iteration. Evaluation time is not counted in ``time_total_s``.
             """
             result = super().train()
+            if not self._metrics_seen:
+                self._metrics_seen = check_declared_metrics(base.env.metrics, result)
             _log_env_faults(result)
             result.pop("evaluation", None)
             result["node_id"] = _node_id()  # which node of the cluster ran this trial
@@ -79,6 +84,27 @@ def make_trainable(base: Settings, budget: Budget) -> type:
 
     MotifTrial.__name__ = MotifTrial.__qualname__ = algo_cls.__name__
     return MotifTrial
+
+
+class DeclaredMetricMissing(RuntimeError):
+    """An env's declared metric is not in its results: its callback does not report it."""
+
+
+def check_declared_metrics(declared: Sequence[TaskMetric], result: Mapping[str, Any]) -> bool:
+    """True once a result with finished episodes holds every declared metric; raises when
+    such a result lacks one (False: no episode finished yet, nothing to tell)."""
+    runners = result.get("env_runners") or {}
+    if "episode_return_mean" not in runners:
+        return False
+    missing = [m.name for m in declared if m.name not in runners]
+    if missing:
+        reported = ", ".join(sorted(k for k in runners if not k.startswith("num_"))[:20])
+        raise DeclaredMetricMissing(
+            f"env.metrics declares {', '.join(missing)}, which the env runners' first result "
+            f"lacks; they reported {reported}: check that the env's callbacks log "
+            f"{', '.join(missing)} on the metrics_logger."
+        )
+    return True
 
 
 def _existing_checkpoint(saved: Any) -> Any:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 
 from motif_tune.config import Settings
-from motif_tune.envs.registry import callbacks_for, env_config_for_run, make_env, register_with_ray
+from motif_tune.envs.registry import env_callbacks, make_env, register_with_ray
 from motif_tune.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -86,9 +86,7 @@ def _build(settings: Settings) -> AlgorithmConfig:
     env_runners, learners, main_process = gpu_requests(settings)
     if needs_flattening(observation_space_of(settings.env.id, settings.env.env_config)):
         env_runners["env_to_module_connector"] = flatten_observations_connector
-    env_config = env_config_for_run(
-        settings.env.id, settings.env.env_config, settings.log_file.parent
-    )
+    env_config = env_config_for_run(settings)
     config = (
         algo_cls.get_default_config()
         .environment(
@@ -109,9 +107,19 @@ def _build(settings: Settings) -> AlgorithmConfig:
             log_sys_usage=False,  # a CPU/GPU poller thread per trial whose figures go unused
         )
     )
-    callbacks = callbacks_for(settings.env.id, tolerant)
+    callbacks = env_callbacks(settings.env.callbacks, tolerant)
     if callbacks:
         config.callbacks(callbacks)
+    return config
+
+
+def env_config_for_run(settings: Settings) -> dict[str, Any]:
+    """``env.env_config`` with the env's log folder (``env.log_dir_key``) in this run's
+    folder when the config names none."""
+    env = settings.env
+    config = dict(env.env_config)
+    if env.log_dir_key and not config.get(env.log_dir_key):
+        config[env.log_dir_key] = str(settings.log_file.parent / f"{env.name}_logs")
     return config
 
 

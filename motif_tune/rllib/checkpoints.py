@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from motif_tune.compat.ray import continue_clock
 from motif_tune.config import Settings
-from motif_tune.envs.registry import compose_hint, same_env
 from motif_tune.errors import ConfigError
 from motif_tune.rllib.algorithm import RLLIB_METADATA
 from motif_tune.text import one_line
@@ -118,11 +117,11 @@ def check_checkpoint(settings: Settings, path: Path) -> CheckpointInfo:
             f"checkpoint '{source}' was trained with {info.algo}, but algo is "
             f"{settings.algo.name}; add algo={info.algo.lower()} to use it."
         )
-    if not same_env(info.env, settings.env.id):
-        hint = compose_hint(info.env)
+    if info.env != settings.env.id:
         raise ConfigError(
             f"checkpoint '{source}' was trained on env '{info.env}', but env.id is "
-            f"'{settings.env.id}'; compose that env ({hint})."
+            f"'{settings.env.id}'; compose that env (env.id={info.env}, or the env group "
+            "whose id it is)."
         )
     for key, value in settings.algo.model_config_.items():
         if key in info.model_config and _plain(info.model_config[key]) != _plain(value):

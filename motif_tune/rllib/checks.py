@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from motif_tune.compat.ray import deprecated_default
 from motif_tune.config import Settings
-from motif_tune.envs.registry import validate_env
+from motif_tune.envs.faults import ENV_FAULTS
+from motif_tune.envs.registry import env_callbacks, validate_env
 from motif_tune.errors import ConfigError
 from motif_tune.rllib.builder import algorithm_class, build_algorithm_config
 from motif_tune.text import one_line
@@ -21,15 +23,47 @@ from motif_tune.text import one_line
 if TYPE_CHECKING:
     from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
+ENV_RUNNERS = "env_runners/"
 # Keys the framework sets itself; a group must not set them a second time.
 _RESERVED = {"env", "env_config", "env_to_module_connector", "callbacks"}
 
 
 def check_settings(settings: Settings) -> None:
     """Every check of a command's settings that needs more than the schema: the env and
-    its config, then the RLlib settings (before Ray starts)."""
+    its config and callbacks, the objective's metric, then the RLlib settings (before
+    Ray starts)."""
     validate_env(settings.env.id, settings.env.env_config)
+    env_callbacks(settings.env.callbacks)
+    if settings.is_sweep:
+        check_metric(settings)
     check_algorithm_settings(settings)
+
+
+def check_metric(settings: Settings) -> None:
+    """``sweep.metric`` under ``env_runners/`` names a metric the env declares or RLlib
+    reports (anything else would rank nothing)."""
+    metric = settings.sweep.metric
+    if not metric.startswith(ENV_RUNNERS):
+        return
+    name = metric.removeprefix(ENV_RUNNERS)
+    declared = [m.name for m in settings.env.metrics]
+    if name in declared or name in rllib_metric_names():
+        return
+    own = f"env.metrics declares {', '.join(declared)}" if declared else "env.metrics is empty"
+    raise ConfigError(
+        f"sweep.metric ({metric}) is no metric of this env: {own}, and RLlib reports "
+        "episode_return_mean, episode_len_mean and the like; declare it under metrics in "
+        f"the env's conf/env/{settings.env.name}.yaml, with the callback that reports it."
+    )
+
+
+@cache
+def rllib_metric_names() -> frozenset[str]:
+    """The metric names RLlib's results use (its constants), and the env faults count."""
+    from ray.rllib.utils import metrics
+
+    names = {v for k, v in vars(metrics).items() if k.isupper() and isinstance(v, str)}
+    return frozenset({name for name in names if "/" not in name} | {ENV_FAULTS})
 
 
 def check_algorithm_settings(settings: Settings) -> None:

@@ -20,6 +20,7 @@ from motif_tune.compat.ray import (
 from motif_tune.config import Settings
 from motif_tune.errors import ConfigError
 from motif_tune.runtime.logs import add_file_handler, runtime_env
+from motif_tune.runtime.project_code import code_runtime_env
 from motif_tune.stores import probe
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,13 @@ def local_cpus(settings: Settings) -> int:
     return settings.scaling.ray.num_cpus or os.cpu_count() or 1
 
 
+def ray_is_running() -> bool:
+    """Ray is initialised in this process (by a script, or an earlier command)."""
+    import ray
+
+    return ray.is_initialized()
+
+
 def start_ray(settings: Settings) -> tuple[dict[str, float], dict[str, float]]:
     """``ray.init`` for this run; returns the cluster's resources and its largest node's."""
     import ray
@@ -56,7 +64,8 @@ def start_ray(settings: Settings) -> tuple[dict[str, float], dict[str, float]]:
         "configure_logging": False,
         "runtime_env": runtime_env(
             settings.logging.level, settings.logging.format, log_file, settings.logging.console
-        ),
+        )
+        | code_runtime_env(settings),
     }
     if address is None:
         _keep_token_out_of_home()
@@ -187,9 +196,7 @@ def _use_auth(**token: str) -> None:
 @contextmanager
 def ray_session(settings: Settings) -> Iterator[None]:
     """Ray for one command: started here unless already running, and then stopped here."""
-    import ray
-
-    started = not ray.is_initialized()
+    started = not ray_is_running()
     start_ray(settings)
     try:
         yield

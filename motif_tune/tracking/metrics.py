@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from motif_tune.config import Settings
-from motif_tune.envs.registry import task_metrics
 from motif_tune.results import OBJECTIVE, flatten, is_number
 
 ENV_STEPS = "num_env_steps_sampled_lifetime"
@@ -76,7 +75,7 @@ class MetricSelection:
 
 def metric_selection(settings: Settings) -> MetricSelection:
     """The metrics ``tracking.metrics`` asks for, with the env's task metrics."""
-    keys = [f"env_runners/{metric.key}" for metric in task_metrics(settings.env.id)]
+    keys = [metric.key for metric in settings.env.metrics]
     if settings.sweep.objective.by == "evaluation":  # the scoring evaluations, where they ran
         keys.append(f"evaluation/{settings.sweep.metric}")
     return MetricSelection(keys, everything=settings.tracking.metrics == "all")

@@ -4,6 +4,7 @@ local store, and the saved view of the runs table (trials by objective)."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,9 +33,10 @@ def ui_command(uri: str, experiment: str | None = None) -> str:
     page = runs_table_link(uri, experiment)
     if is_server(uri):
         return f"open {page}"
-    if uri == f"sqlite:///{Path.cwd() / 'runs' / 'mlflow.db'}":
-        return f"make ui, then open {page}"
-    return f"mlflow ui --backend-store-uri '{uri}' --host 127.0.0.1 --port 5000, then open {page}"
+    home = Path(os.environ.get("MOTIF_TUNE_HOME") or "runs").resolve()
+    if uri == f"sqlite:///{home / 'mlflow.db'}":  # the store `motif-tune ui` opens here
+        return f"motif-tune ui, then open {page}"
+    return f"motif-tune ui tracking.uri='{uri}', then open {page}"
 
 
 def runs_table_link(uri: str, experiment: str | None) -> str:
