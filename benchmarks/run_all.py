@@ -65,6 +65,13 @@ BENCHMARKS = [
     Benchmark("startup", "bench_startup", "Start-up time and peak memory", {}, {}),
     Benchmark("faults", "bench_faults", "Throughput with a flaky env", {}, {}),
     Benchmark(
+        "outage",
+        "bench_outage",
+        "Outage: a tracking server down in the middle of a sweep",
+        {},
+        {},
+    ),
+    Benchmark(
         "warm-start",
         "bench_warm_start",
         "Warm start: half a sweep from an earlier study against a full cold one",

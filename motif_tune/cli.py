@@ -4,13 +4,16 @@
     motif-tune sweep -m algo=ppo,appo      one sweep per composition (Hydra multirun)
 
 Exit status: 0 success, 2 bad input (one sentence on stderr, nothing started),
-1 anything else.
+3 a finished sweep whose record MLflow lacks in part (its store did not answer;
+``motif-tune resume`` writes the rest), 130 after Ctrl-C and 143 after SIGTERM (the
+sweep resumes), 1 anything else.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,10 +23,11 @@ from motif_tune.commands import NAMES as COMMANDS
 from motif_tune.compat.python import end_process
 from motif_tune.config.composition import hydra_overrides, use_project
 from motif_tune.errors import ConfigError, SweepFailed, SweepInterrupted
+from motif_tune.runtime import signals
 
 PROG = "motif-tune"
 HELP = ("-h", "--help", "help")
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 log = logging.getLogger("motif_tune")
 
 
@@ -57,15 +61,21 @@ def _task(name: str) -> Callable:
         configure_logging(console_level="WARNING")  # until the settings say otherwise
         try:
             settings = _share_cores(load_settings(_with_unique_run_name(cfg), name))
-            _say(run_command(name, settings, _task_overrides()).render())
+            shown = run_command(name, settings, _task_overrides())
+            _say(shown.render())
+            if getattr(shown, "incomplete", False):  # MLflow lacks part of the record
+                raise SystemExit(EXIT_INCOMPLETE)
         except ConfigError as err:
             _fail(err, cfg.get("debug", False))
-        except KeyboardInterrupt:
-            print(f"{PROG}: interrupted.", file=sys.stderr)
-            raise SystemExit(EXIT_INTERRUPTED) from None
+        except KeyboardInterrupt:  # a stop signal outside Tune's run
+            signum = signals.received() or signal.SIGINT
+            resume = f"; continue it with: motif-tune resume run_name={cfg.run_name}"
+            how = resume if name in ("sweep", "resume") else ""
+            print(f"{PROG}: stopped by {signals.name(signum)}{how}", file=sys.stderr)
+            raise SystemExit(signals.exit_status(signum)) from None
         except SweepInterrupted as err:
             _say(f"{PROG}: {err}", sys.stderr)
-            raise SystemExit(EXIT_INTERRUPTED) from None
+            raise SystemExit(signals.exit_status(err.signum or signal.SIGINT)) from None
         except SweepFailed as err:
             _say(f"{PROG}: error: {err}", sys.stderr)
             raise SystemExit(EXIT_FAILED) from None
@@ -74,8 +84,13 @@ def _task(name: str) -> Callable:
 
 
 def _fail(err: ConfigError, debug: bool) -> None:
+    """Bad input: its sentence (after the whole traceback with ``debug=true``) and exit
+    status 2, whatever the terminal shows."""
     if debug:
-        raise err
+        import traceback
+
+        traceback.print_exception(err, file=sys.stderr)
+    _forget_run_folder()
     _say(f"{PROG}: error: {err}", sys.stderr)
     raise SystemExit(EXIT_BAD_INPUT)
 
@@ -125,6 +140,35 @@ def _share_cores(settings):
     return apply_overrides(settings, {"scaling.ray.num_cpus": share})
 
 
+def _run_folder_overrides(command: str, overrides: Sequence[str]) -> list[str]:
+    """A train or evaluate run is named for its command (a sweep for its sweep file); a
+    resumed sweep writes its own config and log beside the original's, not over them."""
+    if command == "resume":
+        return ["hydra.run.dir=${paths.root}/hydra/${run_name}-resume-${now:%Y%m%d-%H%M%S}"]
+    named = any(o.split("=", 1)[0].lstrip("+") == "run_name" for o in overrides)
+    if command in ("train", "evaluate") and not named:
+        return [f"run_name=${{now:%Y%m%d-%H%M%S}}-{command}-${{algo.name}}-${{env.name}}"]
+    return []
+
+
+def _forget_run_folder() -> None:
+    """Bad input leaves no run folder: Hydra made it (and its .hydra record) before the
+    settings were refused; nothing of the run's own is in it yet."""
+    import shutil
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    folder = Path(HydraConfig.get().runtime.output_dir)
+    if folder.is_dir() and {p.name for p in folder.iterdir()} <= {".hydra"}:
+        shutil.rmtree(folder)
+        for parent in (folder.parent, folder.parent.parent):  # runs/hydra, then runs/
+            if parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+
+
 def _init(args: list[str]) -> int:
     """``motif-tune init NAME [project_dir=DIR]``: a project of one's own, written here."""
     from motif_tune.commands.init import init_project
@@ -161,11 +205,16 @@ def _task_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
+def _completing(argv: Sequence[str]) -> bool:
+    """Hydra's shell completion (``-sc install=bash``, ``-sc query=…``) is asked for."""
+    return any(a in ("-sc", "--shell-completion") for a in argv)
+
+
 def _complete_after_the_command(argv: Sequence[str]) -> None:
     """Hydra's tab completion reads the line being typed; it knows no commands, so the
     command word is taken out of it (``motif-tune sweep alg<TAB>`` completes ``alg``)."""
     line = os.environ.get("COMP_LINE")
-    if line is None or not any(a in ("-sc", "--shell-completion") for a in argv):
+    if line is None or not _completing(argv):
         return
     words = line.split(" ")
     if len(words) > 1 and words[1] in COMMANDS:
@@ -184,6 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: list[str]) -> int:
     import hydra
 
+    from motif_tune.runtime.housekeeping import telemetry_off
+
+    telemetry_off()
     if argv and len(argv) <= 2 and set(argv) & set(HELP):  # a bare `motif-tune` sweeps
         from motif_tune.help import render
 
@@ -198,7 +250,8 @@ def _main(argv: list[str]) -> int:
         config_sources = use_project(overrides)
         if command in LISTINGS:  # nothing of their own to record: no run folder
             return _listing(command, overrides)
-        overrides = hydra_overrides(overrides)
+        if not _completing(overrides):  # Hydra's completion takes its own words
+            overrides = [*hydra_overrides(overrides), *_run_folder_overrides(command, overrides)]
     except ConfigError as err:
         _say(f"{PROG}: error: {err}", sys.stderr)
         return EXIT_BAD_INPUT

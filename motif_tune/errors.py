@@ -17,7 +17,12 @@ class UnsupportedPolicyError(ValueError):
 
 
 class SweepInterrupted(RuntimeError):
-    """The sweep stopped before all its trials finished (Ctrl-C); it can be resumed."""
+    """The sweep stopped before all its trials finished (Ctrl-C, SIGTERM); it can be
+    resumed. ``signum`` is the signal that stopped it, if one did."""
+
+    def __init__(self, message: str, signum: int | None = None) -> None:
+        super().__init__(message)
+        self.signum = signum
 
 
 class SweepFailed(RuntimeError):

@@ -29,11 +29,12 @@ from motif_tune.search.study import (
     ATTR_TUNE_TRIAL,
     ATTR_WARM_FROM,
     check_new_study,
+    list_studies,
     open_storage,
     settle_unfinished,
     study_attrs,
     study_names,
-    warm_start_trials,
+    warm_start,
 )
 from tests.conftest import cli, runs_by_role, settings_for
 
@@ -124,9 +125,53 @@ def test_a_warm_start_keeps_the_trials_that_lie_in_the_space(isolated_runs):
         optuna.trial.create_trial(params={"train_batch_size": 1000}, distributions=wider, value=0.9)
     )
     settings = settings_for([*SMOKE, "sweep.warm_start=earlier"])
-    trials = warm_start_trials(settings)
+    trials = warm_start(settings).trials
     assert len(trials) == 3
     assert all(t.user_attrs[ATTR_WARM_FROM] == "earlier" for t in trials)
+
+
+def test_a_trial_two_listed_sweeps_hold_is_imported_once_and_the_terminal_says_so(
+    isolated_runs,
+):
+    """`second` was warm-started from `first`: warming from both takes first's trials from
+    `first` only, and `studies` ranks each study by its own trials."""
+    first_settings = settings_for(SMOKE)
+    stored_study(first_settings, "first", [0.1, 0.9])
+    second_settings = settings_for([*SMOKE, "run_name=second", "sweep.warm_start=first"])
+    second = optuna.create_study(
+        study_name="second", storage=open_storage(second_settings.study_storage)
+    )
+    for key, value in study_attrs(second_settings).items():
+        second.set_user_attr(key, value)
+    second.add_trials(list(warm_start(second_settings).trials))  # first's two, imported
+    trial = second.ask()
+    SearchSpace(second_settings)(trial)
+    second.tell(trial, 0.3)
+    both = warm_start(settings_for([*SMOKE, "sweep.warm_start=[first,second]"]))
+    assert len(both.trials) == 3  # first's two once, second's own one
+    assert sorted(t.user_attrs[ATTR_WARM_FROM] for t in both.trials) == [
+        "first",
+        "first",
+        "second",
+    ]
+    assert both.lines == (
+        "Warm start from 'first': 2 of its 2 finished trials (0 outside this sweep's space, "
+        "0 already taken from their own sweep).",
+        "Warm start from 'second': 1 of its 3 finished trials (0 outside this sweep's space, "
+        "2 already taken from their own sweep).",
+    )
+    rows = {row.name: row for row in list_studies(second_settings.study_storage)}
+    assert rows["second"].best == pytest.approx(0.3)  # not first's 0.9, which it only borrowed
+    assert rows["second"].complete == 1
+
+
+def test_a_warm_start_from_another_budget_says_so(isolated_runs):
+    stored_study(settings_for(SMOKE), "earlier", [0.1])
+    warm = warm_start(
+        settings_for([*SMOKE, "sweep.warm_start=earlier", "sweep.budget.env_steps=2048"])
+    )
+    (notice,) = warm.notices
+    assert "spent 512 env steps per trial, this one 2,048" in notice
 
 
 def test_warm_trials_put_tpe_to_work_right_after_the_baseline(isolated_runs):

@@ -130,8 +130,12 @@ def command(name: str) -> Command:
 def run_command(name: str, settings: Settings, overrides: Sequence[str] = ()) -> Shown:
     """Check, then run, command ``name``: bad input raises ``ConfigError`` before anything
     starts; the run's records go to its log file (and its composed config, for a run)."""
+    from motif_tune.runtime.housekeeping import caches_under, telemetry_off
     from motif_tune.runtime.logs import add_file_handler, configure_logging
 
+    telemetry_off()
+    caches_under(settings.paths.root)
+    settings = with_environment_values(settings, overrides)
     chosen = command(name)
     prepared = chosen.prepare(settings, overrides)
     log_setup = (settings.logging.level, settings.logging.format)
@@ -140,6 +144,25 @@ def run_command(name: str, settings: Settings, overrides: Sequence[str] = ()) ->
         add_file_handler(settings.log_file, *log_setup)
         _record_config(settings)
     return chosen.run(prepared, overrides)
+
+
+def with_environment_values(settings: Settings, overrides: Sequence[str] = ()) -> Settings:
+    """``settings`` with the env's ``<PREFIX><KEY>`` environment variables in its
+    ``env_config`` (the command line wins over them, they win over the YAML file), so
+    the composed config a run records holds every value it used."""
+    from motif_tune.config import apply_overrides
+    from motif_tune.envs.registry import environment_values
+
+    env = settings.env
+    if not env.env_vars_prefix:
+        return settings
+    given = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    explicit = [k.removeprefix("env.env_config.") for k in given if k.startswith("env.env_config.")]
+    values = environment_values(env.id, env.env_config, env.env_vars_prefix, explicit)
+    if not values:
+        return settings
+    log.info("From environment variables: %s", values)
+    return apply_overrides(settings, {f"env.env_config.{k}": v for k, v in values.items()})
 
 
 def _record_config(settings: Settings) -> None:

@@ -10,24 +10,20 @@ MLflow run. The checkpoint is located and checked before Ray starts.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from motif_tune.compat.ray import build_algorithm_in
 from motif_tune.config import Settings
-from motif_tune.results import flatten, is_number
-from motif_tune.rllib.builder import build_algorithm_config, evaluate_on_demand
+from motif_tune.results import flatten
 from motif_tune.rllib.checkpoints import (
     CheckpointInfo,
     CheckpointSource,
     check_checkpoint,
-    restore,
 )
 from motif_tune.rllib.checks import check_settings
+from motif_tune.rllib.evaluation import evaluate_checkpoint, evaluation_config, evaluation_metrics
 from motif_tune.runtime.ray_session import ray_session
 from motif_tune.runtime.resources import check_fits_locally
 from motif_tune.text import fmt
@@ -69,15 +65,6 @@ class EvalSummary:
         return "\n".join(lines)
 
 
-_EVAL_METRICS = (
-    "num_episodes",
-    "episode_return_mean",
-    "episode_return_min",
-    "episode_return_max",
-    "episode_len_mean",
-)
-
-
 @dataclass(frozen=True)
 class EvaluatePlan:
     """A checked ``evaluate`` command: the checkpoint, the config it plays in, its run."""
@@ -95,7 +82,13 @@ def prepare_evaluate(settings: Settings, overrides: Sequence[str] = ()) -> Evalu
     check_settings(settings)
     source = resolve_checkpoint(settings)
     info = check_checkpoint(settings, source.path)
-    config = evaluation_config(settings)
+    ev = settings.evaluate
+    config = evaluation_config(
+        settings,
+        ev.episodes,
+        deterministic=ev.deterministic,
+        num_env_runners=ev.num_env_runners,
+    )
     check_fits_locally(settings, config, "evaluate.num_env_runners")
     return EvaluatePlan(settings, source, info, config, CommandRun(settings))
 
@@ -105,14 +98,7 @@ def run_evaluate(plan: EvaluatePlan, overrides: Sequence[str] = ()) -> EvalSumma
     settings, source = plan.settings, plan.source
     run_dir = Path(settings.storage_path) / settings.run_name
     with ray_session(settings):
-        algo = build_algorithm_in(plan.config, run_dir)
-        try:
-            restore(algo, source, plan.info)
-            results = algo.evaluate()
-        finally:
-            algo.stop()
-            with suppress(OSError):  # the run folder goes only if nothing was written to it
-                run_dir.rmdir()
+        results = evaluate_checkpoint(plan.config, source, run_dir)
     task_metrics = tuple(metric.name for metric in settings.env.metrics)
     metrics = evaluation_metrics(results, task_metrics)
     params = {"checkpoint": source.source, "checkpoint_path": str(source.path)}
@@ -133,27 +119,3 @@ def run_evaluate(plan: EvaluatePlan, overrides: Sequence[str] = ()) -> EvalSumma
         tracking_uri=plan.mlflow.tracking_uri,
         task_metrics=task_metrics,
     )
-
-
-def evaluation_config(settings: Settings) -> AlgorithmConfig:
-    """The composed config set up to evaluate: no training runners, an evaluation group."""
-    ev = settings.evaluate
-    config = build_algorithm_config(settings).env_runners(num_env_runners=0)
-    return evaluate_on_demand(
-        config, ev.episodes, explore=not ev.deterministic, num_env_runners=ev.num_env_runners
-    )
-
-
-def evaluation_metrics(
-    results: Mapping[str, Any], task_metrics: tuple[str, ...] = ()
-) -> dict[str, float]:
-    """Episode count, return statistics and the env's own metrics from ``evaluate()``."""
-    runners = results.get("env_runners", results.get("evaluation", {}).get("env_runners", {}))
-    metrics = {
-        name: float(runners[name])
-        for name in (*_EVAL_METRICS, *task_metrics)
-        if is_number(runners.get(name)) and math.isfinite(runners[name])
-    }
-    if "num_episodes" not in metrics and is_number(runners.get("num_episodes_lifetime")):
-        metrics["num_episodes"] = float(runners["num_episodes_lifetime"])
-    return metrics

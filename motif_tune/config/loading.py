@@ -22,6 +22,17 @@ from motif_tune.config.schema import Settings
 from motif_tune.errors import ConfigError
 
 
+def as_name(text: str) -> str:
+    """``text`` as a name for folders, runs and registered models: ``ALE/Pong-v5`` ->
+    ``ALE-Pong-v5``, ``my_env:TrendPick`` -> ``my_env-TrendPick``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-")
+
+
+# ``${as_name:${.id}}`` in the config: a Gymnasium env is named after its id.
+if not OmegaConf.has_resolver("as_name"):
+    OmegaConf.register_new_resolver("as_name", as_name)
+
+
 def load_settings(cfg: DictConfig, command: str = "sweep") -> Settings:
     """Resolve and validate a composed config; raise ``ConfigError`` on any mistake."""
     cfg = cfg.copy()

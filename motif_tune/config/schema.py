@@ -66,6 +66,9 @@ class EnvSettings(_Model):
     metrics: list[TaskMetric] = Field(default_factory=list)
     # The env_config key of the env's log folder: unset, it is the run's own folder.
     log_dir_key: str | None = None
+    # <PREFIX><KEY> environment variables set env_config keys the env takes (over its
+    # YAML file; the command line wins over both).
+    env_vars_prefix: str | None = None
 
 
 class AlgoSettings(_Model):
@@ -129,6 +132,15 @@ class ScalingSettings(_Model):
     def runners_get_gpus(self) -> bool:
         return self.num_env_runners > 0 and self.num_gpus_per_env_runner > 0
 
+    @field_validator("env_runners")
+    @classmethod
+    def _vectorize_mode_in_gymnasiums_case(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """``gym_env_vectorize_mode: ASYNC`` (as RLlib's docs write it) or ``async``."""
+        mode = value.get("gym_env_vectorize_mode")
+        if isinstance(mode, str):
+            value = {**value, "gym_env_vectorize_mode": mode.lower()}
+        return value
+
     @model_validator(mode="after")
     def _typed_runner_keys(self) -> ScalingSettings:
         for key, least in (("num_env_runners", 0), ("num_envs_per_env_runner", 1)):
@@ -166,6 +178,9 @@ class TrackingSettings(_Model):
     registered_model: str | None = None
     # Metric curves per iteration: a curated dozen, or every number of the result.
     metrics: Literal["curated", "all"] = "curated"
+    # How long the wrap-up waits for a store that stopped answering before it leaves
+    # the records it holds to `motif-tune resume`.
+    outage_wait_s: float = Field(default=120.0, ge=0)
 
 
 class ParamSpec(_Model):

@@ -355,6 +355,8 @@ class MotifEnv(gym.Env):
     """Score K motifs against a noisy observed trend segment; see the module docstring."""
 
     metadata: dict[str, Any] = {"render_modes": []}
+    # The env_config keys it takes (each may come from a MOTIF_<KEY> variable).
+    config_keys: tuple[str, ...] = tuple(f.name for f in fields(MotifEnvConfig))
 
     def __init__(self, config: Mapping[str, Any] | MotifEnvConfig | None = None) -> None:
         cfg = config if isinstance(config, MotifEnvConfig) else MotifEnvConfig.from_mapping(config)

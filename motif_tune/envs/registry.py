@@ -25,6 +25,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -127,6 +128,38 @@ def validate_env(env_id: str, env_config: Mapping[str, Any] | None = None) -> No
             f"env.id '{env_id}': the creator returned {type(env).__name__}, not an Env."
         )
     env.close()
+
+
+def config_keys(entry: EnvEntry, env_config: Mapping[str, Any]) -> set[str]:
+    """The ``env_config`` keys an env takes: its class's ``config_keys``, its keyword
+    arguments, else those its config file names."""
+    declared = getattr(entry.factory, "config_keys", None)
+    if declared:
+        return set(declared)
+    if entry.kind == "class" and entry.takes == "keywords":
+        params = inspect.signature(entry.factory).parameters
+        return {n for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    return set(env_config)
+
+
+def environment_values(
+    env_id: str, env_config: Mapping[str, Any], prefix: str | None, explicit: Sequence[str] = ()
+) -> dict[str, Any]:
+    """``env_config`` keys set by ``<PREFIX><KEY>`` environment variables, for keys the env
+    takes and the command line did not set (``explicit``); values read as YAML scalars."""
+    import yaml
+
+    if not prefix:
+        return {}
+    values = {}
+    for key in sorted(config_keys(env_entry(env_id), env_config) - set(explicit)):
+        raw = os.environ.get(f"{prefix}{key.upper()}")
+        if raw is not None:
+            try:
+                values[key] = yaml.safe_load(raw)
+            except yaml.YAMLError:
+                values[key] = raw
+    return values
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from motif_tune.errors import SweepFailed, SweepInterrupted
+from motif_tune.runtime import signals
 from motif_tune.text import one_line, relative
 
 DONE = ("TERMINATED", "ERROR")
@@ -31,13 +32,18 @@ def trial_ends(results: Any) -> list[TrialEnd]:
 
 
 def raise_if_interrupted(ends: list[TrialEnd], planned: int, what: str, run_name: str) -> None:
-    """A fit that ended before ``planned`` trials did (Ctrl-C) can be resumed: say how."""
+    """A fit stopped by Ctrl-C or SIGTERM, or that ended before ``planned`` trials did, can
+    be resumed: say how many finished and how to go on."""
+    signum = signals.received()
     done = [t for t in ends if t.status in DONE]
-    if ends and len(done) >= planned:
+    if signum is None and ends and len(done) >= planned:
         return
+    by = f" by {signals.name(signum)}" if signum is not None else ""
+    finished = sum(t.status == "TERMINATED" for t in ends)  # an interrupted one may be ERROR
     raise SweepInterrupted(
-        f"Sweep '{run_name}' stopped with {len(done)} of {planned} {what} finished; "
-        f"continue it with: motif-tune resume run_name={run_name}"
+        f"Sweep '{run_name}' stopped{by} with {finished} of {planned} {what} finished, its "
+        f"state saved; continue it with: motif-tune resume run_name={run_name}",
+        signum,
     )
 
 

@@ -9,6 +9,7 @@ interrupted sweep, which resumes) or FAILED.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from motif_tune.pipeline.plan import SweepPlan, fit_to_cluster
 from motif_tune.runtime.background import Background
 from motif_tune.runtime.preload import RAY_STOP_MODULES, SHARED_WITH_RAY_INIT, import_modules
 from motif_tune.runtime.ray_session import ray_is_running, start_ray, stop_ray
+from motif_tune.runtime.signals import stops_handled
 from motif_tune.search.study import open_storage
 
 if TYPE_CHECKING:
@@ -64,25 +66,39 @@ def sweep_session(plan: SweepPlan, overrides: Sequence[str] = ()) -> Iterator[Sw
         raise
     session: SweepSession | None = None
     try:
-        sweep_run = tracking.result()  # a study storage that cannot open is refused here
-        fitted = fit_to_cluster(plan, cluster, largest_node)
-        session = SweepSession(fitted, sweep_run, owns_ray)
-        _announce(session.plan)
-        sweep_run.start(overrides)
-        status = "FAILED"
-        try:
-            yield session
-            status = "FINISHED"
-        except (SweepInterrupted, KeyboardInterrupt):
-            status = "KILLED"
-            raise
-        finally:
-            sweep_run.finish(status)
+        with stops_handled():  # after Ray's start: its own SIGTERM handling never runs
+            sweep_run = tracking.result()  # a study storage that cannot open: refused here
+            fitted = fit_to_cluster(plan, cluster, largest_node)
+            session = SweepSession(fitted, sweep_run, owns_ray)
+            _announce(session.plan)
+            sweep_run.start(overrides)
+            status = "FAILED"
+            try:
+                yield session
+                status = "FINISHED"
+            except (SweepInterrupted, KeyboardInterrupt):
+                status = "KILLED"
+                raise
+            finally:
+                _finish(sweep_run, status)
     finally:
         if session is not None:
             session.stop_ray()
         elif owns_ray:
             stop_ray(settings)
+
+
+def _finish(sweep_run: SweepRun, status: str) -> None:
+    """End the parent run; a store that does not answer leaves it to the resume."""
+    from motif_tune.tracking.outage import GaveUp
+    from motif_tune.tracking.writer import outage_of
+
+    outage = outage_of(sweep_run.client)
+    outage.deadline = time.monotonic() + sweep_run.settings.tracking.outage_wait_s
+    try:
+        outage.until_written(lambda: sweep_run.finish(status))
+    except GaveUp:
+        log.warning("The parent run's end (%s) is left to motif-tune resume.", status)
 
 
 def _open_tracking(plan: SweepPlan) -> SweepRun:
@@ -115,6 +131,8 @@ def _announce(plan: SweepPlan) -> None:
     verify, sweep = settings.sweep.verify, settings.sweep
     finalists = f"then the top {verify.top_k} and the baseline on {verify.seeds} fresh seeds; "
     need = plan.need.describe() if plan.need else "nothing"
+    for line in plan.search.warm_lines:
+        print(line, flush=True)
     print(
         f"Sweep '{settings.run_name}': {sweep.num_samples} trials of "
         f"{settings.algo.name} on {settings.env.name} ({settings.scaling.name}), "

@@ -14,7 +14,6 @@ from motif_tune.search.ranking import (
     describe_values,
 )
 from motif_tune.text import fmt, relative, text_table
-from motif_tune.tracking.ui import ui_command, ui_link
 
 _SHOWN = 5  # search trials listed in the summary
 
@@ -33,7 +32,9 @@ class SweepSummary:
     mlflow_run_id: str | None = None
     mlflow_experiment_id: str | None = None
     tracking_uri: str = ""
-    registered_model: str | None = None
+    registered_model: str | None = None  # the registration, as the summary states it
+    model_uri: str | None = None  # models:/<name>/<version> of this sweep's winner
+    unwritten: str | None = None  # what MLflow lacks, and how to write it (None: nothing)
     retried: dict[str, int] = field(default_factory=dict)  # trial id -> failures survived
 
     # What scripts read (the public Python surface returns this object).
@@ -61,6 +62,11 @@ class SweepSummary:
     def best_checkpoint(self) -> str | None:
         return self.selection.best_checkpoint
 
+    @property
+    def incomplete(self) -> bool:
+        """MLflow lacks part of this sweep's record (the command exits non-zero)."""
+        return self.unwritten is not None
+
     def render(self) -> str:
         lines = [
             f"Sweep '{self.run_name}': {self.num_trials} trials, {self.num_errored} errored; "
@@ -84,7 +90,11 @@ class SweepSummary:
         if self.retried:
             retries = ", ".join(f"{t} ({n}x)" for t, n in sorted(self.retried.items()))
             lines.append(f"Restarted from their checkpoints after a failure: {retries}.")
+        from motif_tune.tracking.ui import ui_command, ui_link
+
         link = ui_link(self.tracking_uri, self.mlflow_experiment_id, self.mlflow_run_id)
+        if self.unwritten:
+            lines.append(self.unwritten)
         lines += [
             f"Tune results: {relative(self.experiment_path)}",
             f"MLflow run:   {link}",

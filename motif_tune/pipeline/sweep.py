@@ -7,7 +7,7 @@ facts they share, computed once before anything starts.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from motif_tune.pipeline.outcomes import (
     TrialEnd,
@@ -17,13 +17,18 @@ from motif_tune.pipeline.outcomes import (
     trial_ends,
 )
 from motif_tune.pipeline.plan import SweepPlan, keep_settings
+from motif_tune.pipeline.promotion import contest_afresh
 from motif_tune.pipeline.session import sweep_session
 from motif_tune.pipeline.summary import SweepSummary
 from motif_tune.pipeline.tuners import search_tuner
 from motif_tune.pipeline.verification import verify
+from motif_tune.runtime import signals
 from motif_tune.search.ranking import Selection, champion_of, trial_scores
 from motif_tune.search.study import settle_unfinished, study_names
-from motif_tune.tracking.sweep_run import SweepRun
+
+if TYPE_CHECKING:  # MLflow is imported beside Ray's start, not before it
+    from motif_tune.tracking.outcome import Recorded
+    from motif_tune.tracking.sweep_run import SweepRun
 
 
 def run_sweep(plan: SweepPlan, overrides: Sequence[str] = ()) -> SweepSummary:
@@ -36,16 +41,18 @@ def run_sweep(plan: SweepPlan, overrides: Sequence[str] = ()) -> SweepSummary:
         ranking = trial_scores(results, plan.budget, plan.mode, baseline=plan.search.baseline)
         finalists = verify(plan, sweep_run, ranking)
         selection = Selection(plan.mode, ranking, finalists, champion_of(finalists, plan.mode))
+        fresh = contest_afresh(plan, sweep_run, selection)  # needs Ray: before it goes
         session.release_ray()
-        registered = record_outcome(sweep_run, selection, results, plan.budget)
-        return summarise(plan, results, selection, sweep_run, registered, retried(ends))
+        recorded = record_outcome(sweep_run, selection, results, plan.budget, fresh)
+        return summarise(plan, results, selection, sweep_run, recorded, retried(ends))
 
 
 def search(plan: SweepPlan, sweep_run: SweepRun) -> tuple[Any, list[TrialEnd]]:
     """The search's trials and how each ended, every one finished (an interrupted
     search raises)."""
     keep_settings(plan)
-    results = search_tuner(plan, sweep_run).fit()
+    with signals.tune_fit():
+        results = search_tuner(plan, sweep_run).fit()
     ends = trial_ends(results)
     raise_if_interrupted(ends, plan.settings.sweep.num_samples, "trials", plan.run_name)
     close_study(plan)
@@ -58,11 +65,12 @@ def summarise(
     results: Any,
     selection: Selection,
     sweep_run: SweepRun,
-    registered: str | None,
+    recorded: Recorded,
     retried_trials: dict[str, int],
 ) -> SweepSummary:
     """What the terminal shows of a finished sweep."""
     settings = plan.settings
+    registered = recorded.registration
     return SweepSummary(
         run_name=settings.run_name,
         objective=settings.sweep.objective_description,
@@ -74,8 +82,22 @@ def summarise(
         mlflow_run_id=sweep_run.run_id,
         mlflow_experiment_id=sweep_run.experiment_id,
         tracking_uri=settings.tracking.uri,
-        registered_model=registered,
+        registered_model=registered.render() if registered else None,
+        model_uri=f"models:/{registered.model}/{registered.version}" if registered else None,
+        unwritten=_unwritten(recorded, settings),
         retried=retried_trials,
+    )
+
+
+def _unwritten(recorded: Recorded, settings: Any) -> str | None:
+    """What MLflow lacks of this sweep, and the command that writes it (None: nothing)."""
+    if recorded.written and not recorded.held:
+        return None
+    what = [f"{recorded.held:,} trial records"] if recorded.held else []
+    what += [] if recorded.written else ["the outcome (champion, registry, plots)"]
+    return (
+        f"MLflow at {settings.tracking.uri} did not take {' and '.join(what)}; they are kept: "
+        f"write them with: motif-tune resume run_name={settings.run_name}"
     )
 
 

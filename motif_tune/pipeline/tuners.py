@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from motif_tune.config import Settings
 from motif_tune.pipeline.console import SweepConsole
 from motif_tune.pipeline.plan import SweepPlan
 from motif_tune.pipeline.trainable import make_trainable
@@ -37,6 +38,7 @@ def search_tuner(plan: SweepPlan, sweep_run: SweepRun) -> tune.Tuner:
     settings = plan.settings
     trainable = make_trainable(settings, plan.budget)
     if plan.resuming:
+        _quiet_tune(settings)
         return tune.Tuner.restore(
             str(settings.experiment_dir),
             trainable=trainable,
@@ -67,6 +69,7 @@ def verification_tuner(
     path = plan.verify_experiment
     if tune.Tuner.can_restore(path):
         log.info("Continuing the verification in %s.", path)
+        _quiet_tune(plan.settings)
         return tune.Tuner.restore(
             path,
             trainable=trainable,
@@ -110,10 +113,7 @@ def make_tuner(
     sweep = settings.sweep
     if settings.storage_is_local:
         Path(settings.storage_path).mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the loggers come below
-    if settings.logging.console == "normal":  # the console shows progress, not Ray's reporter
-        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    _quiet_tune(settings)
     tune_config.metric, tune_config.mode = OBJECTIVE, sweep.mode
     tune_config.trial_name_creator = tune_config.trial_dirname_creator = _trial_name
     run_config = tune.RunConfig(
@@ -134,6 +134,15 @@ def make_tuner(
     return tune.Tuner(
         trainable, param_space=param_space or {}, tune_config=tune_config, run_config=run_config
     )
+
+
+def _quiet_tune(settings: Settings) -> None:
+    """Tune's own output off the terminal (its result-file loggers come with each Tuner;
+    its reporter's boxes and hints are left out unless ``logging.console=verbose``)."""
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    if settings.logging.console == "normal":  # the console shows progress, not Ray's reporter
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 
 def sweep_callbacks(plan: SweepPlan, sweep_run: SweepRun, role: str, planned: int) -> list[Any]:

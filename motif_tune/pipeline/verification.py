@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from motif_tune.pipeline.outcomes import raise_if_interrupted, trial_ends
 from motif_tune.pipeline.plan import SweepPlan
 from motif_tune.pipeline.tuners import verification_tuner
+from motif_tune.runtime import signals
 from motif_tune.search.ranking import (
     Finalist,
     TrialScore,
@@ -12,7 +15,9 @@ from motif_tune.search.ranking import (
     record_verification,
     verification_points,
 )
-from motif_tune.tracking.sweep_run import SweepRun
+
+if TYPE_CHECKING:
+    from motif_tune.tracking.sweep_run import SweepRun
 
 
 def verify(plan: SweepPlan, sweep_run: SweepRun, ranking: list[TrialScore]) -> list[Finalist]:
@@ -22,7 +27,8 @@ def verify(plan: SweepPlan, sweep_run: SweepRun, ranking: list[TrialScore]) -> l
     if not finalists:
         return []
     points = verification_points(finalists, list(plan.search.verify_seeds))
-    results = verification_tuner(plan, sweep_run, points).fit()
+    with signals.tune_fit():
+        results = verification_tuner(plan, sweep_run, points).fit()
     raise_if_interrupted(trial_ends(results), len(points), "verification trials", plan.run_name)
     record_verification(finalists, results, plan.budget, plan.mode)
     return finalists

@@ -106,6 +106,9 @@ def _build(settings: Settings) -> AlgorithmConfig:
             log_level=settings.logging.rllib_level,
             log_sys_usage=False,  # a CPU/GPU poller thread per trial whose figures go unused
         )
+        # One training step per iteration, so a budget holds within one train batch:
+        # APPO and IMPALA otherwise iterate for at least 10 s (RLlib's default for them).
+        .reporting(min_time_s_per_iteration=0, min_sample_timesteps_per_iteration=0)
     )
     callbacks = env_callbacks(settings.env.callbacks, tolerant)
     if callbacks:

@@ -44,6 +44,18 @@ class _MaskingFormatter(logging.Formatter):
         return mask_secrets(super().format(record))
 
 
+# Tune's own messages (its restore advice, trial tracebacks, missing-metric lists): the
+# console says those things in a line of its own, the log file keeps Tune's.
+_FILE_ONLY = ("ray.tune", "ray.train", "ray.air", "urllib3")
+
+
+class _NotFileOnly(logging.Filter):
+    """Keeps the records of ``_FILE_ONLY`` loggers off the terminal (unless critical)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.CRITICAL or not record.name.startswith(_FILE_ONLY)
+
+
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is now (it may be swapped after setup)."""
 
@@ -75,7 +87,10 @@ def configure_logging(
     handler = _StderrHandler(stream)
     handler.setFormatter(_MaskingFormatter(fmt))
     handler.setLevel(console_level or level)
+    if console_level is not None and console_level != level:  # the normal console
+        handler.addFilter(_NotFileOnly())
     root.addHandler(handler)
+    route_ray_logs()
     root.setLevel(level)
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -83,6 +98,18 @@ def configure_logging(
         logging.getLogger(name).setLevel(logging.ERROR)
     # RLlib registers its own env wrapper again in every runner; gymnasium warns each time.
     warnings.filterwarnings("ignore", ".*Overriding environment rllib-", UserWarning)
+
+
+def route_ray_logs() -> None:
+    """Ray's loggers through ours (the log file, and the terminal's filters) instead of
+    the stderr handler Ray gives its ``ray`` logger when it is imported."""
+    if "ray" not in sys.modules:
+        return
+    ray_logger = logging.getLogger("ray")
+    for handler in list(ray_logger.handlers):
+        if type(handler).__module__.startswith("ray."):
+            ray_logger.removeHandler(handler)
+    ray_logger.propagate = True
 
 
 def runtime_env(level: str, fmt: str, log_file: Path | None, console: str = "normal") -> dict:

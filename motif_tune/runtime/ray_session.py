@@ -19,7 +19,7 @@ from motif_tune.compat.ray import (
 )
 from motif_tune.config import Settings
 from motif_tune.errors import ConfigError
-from motif_tune.runtime.logs import add_file_handler, runtime_env
+from motif_tune.runtime.logs import add_file_handler, route_ray_logs, runtime_env
 from motif_tune.runtime.project_code import code_runtime_env
 from motif_tune.stores import probe
 
@@ -92,6 +92,7 @@ def start_ray(settings: Settings) -> tuple[dict[str, float], dict[str, float]]:
         ) from None
     if address is None:
         _remember_local_ray(settings.paths.root)
+    route_ray_logs()
     return _resources()
 
 

@@ -11,7 +11,7 @@ from motif_tune.config import Settings
 from motif_tune.search.budget import Budget, budget_notices, trial_budget
 from motif_tune.search.params import baseline_values, check_space_paths
 from motif_tune.search.space import SearchSpace
-from motif_tune.search.study import check_new_study, study_attrs, warm_start_trials
+from motif_tune.search.study import WarmStart, check_new_study, study_attrs, warm_start
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -25,6 +25,7 @@ class SearchPlan:
     verify_seeds: tuple[int, ...]  # seeds no search trial used (those train with ``seed``)
     study_attrs: dict[str, Any]  # the question the study answers, and what lists it
     warm_trials: tuple[FrozenTrial, ...] = ()
+    warm_lines: tuple[str, ...] = ()  # what each earlier sweep lent (the terminal says so)
     notices: tuple[str, ...] = ()
 
 
@@ -33,10 +34,10 @@ def plan_search(settings: Settings, new_study: bool = True) -> SearchPlan:
     start that asks another question is refused here, in one sentence."""
     check_space_paths(settings)
     space = SearchSpace(settings)
-    warm: list[FrozenTrial] = []
+    warm = WarmStart()
     if new_study:
         check_new_study(settings)
-        warm = warm_start_trials(settings)
+        warm = warm_start(settings)
     budget = trial_budget(settings)
     baseline = baseline_values(settings)
     seeds = tuple(settings.seed + 1 + i for i in range(settings.sweep.verify.seeds))
@@ -46,6 +47,7 @@ def plan_search(settings: Settings, new_study: bool = True) -> SearchPlan:
         baseline=space.resolve(baseline) if baseline else None,
         verify_seeds=seeds,
         study_attrs=study_attrs(settings),
-        warm_trials=tuple(warm),
-        notices=tuple(budget_notices(settings, budget)),
+        warm_trials=warm.trials,
+        warm_lines=warm.lines,
+        notices=(*budget_notices(settings, budget), *warm.notices),
     )

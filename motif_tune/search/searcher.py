@@ -9,7 +9,10 @@ Built on Optuna's public ask-and-tell interface and Tune's public ``Searcher``:
 - intermediate values are reported at ``step_key`` (the budget's own unit), so
   the study's rungs compare trials at equal cost, and a step a restored trial
   repeats is reported once;
-- a diverged trial (NaN) is FAIL, never left running.
+- a diverged trial (NaN) is FAIL, never left running;
+- an errored trial is left running in the study: a resumed sweep may run it again
+  and tell its true end; ``close_study`` marks those still running FAIL once the
+  search is over.
 
 Tune saves the searcher with its experiment; a resumed sweep loads the same study
 from its storage and goes on.
@@ -132,11 +135,13 @@ class StudySearcher(Searcher):
 
         if trial_id in self.completed or trial_id not in self.numbers:
             return
+        if error:  # an interrupted driver's trials end here too: a resume reruns them
+            return
         value = (result or {}).get(self.metric)
         if result and value is not None and math.isfinite(value):
             self.on_trial_result(trial_id, result)  # the last result comes here only
             self._tell(trial_id, value, TrialState.COMPLETE)
-        else:  # an error, a diverged trial (Optuna refuses NaN) or no score at all
+        else:  # a diverged trial (Optuna refuses NaN) or no score at all
             self._tell(trial_id, None, TrialState.FAIL)
         self.completed.add(trial_id)
 

@@ -137,16 +137,28 @@ def check_new_study(settings: Settings) -> None:
         )
 
 
-def warm_start_trials(settings: Settings) -> list[FrozenTrial]:
+@dataclass(frozen=True)
+class WarmStart:
+    """The trials earlier sweeps lend this one, and what the terminal says of them."""
+
+    trials: tuple[FrozenTrial, ...] = ()
+    lines: tuple[str, ...] = ()  # one per source study: how many trials it lent
+    notices: tuple[str, ...] = ()  # what differs and still lets them compare (budgets)
+
+
+def warm_start(settings: Settings) -> WarmStart:
     """The finished trials of ``sweep.warm_start``'s studies that this sweep's space
-    holds; a study that asks another question is refused in one sentence."""
+    holds, each once (a trial a listed sweep itself imported from another listed one is
+    taken from its origin only); a study that asks another question is refused."""
     import optuna
 
     if not settings.sweep.warm_start:
-        return []
+        return WarmStart()
     known = study_names(settings.study_storage)
     wanted = study_question(settings)
     trials: list[FrozenTrial] = []
+    seen: set[tuple[str, str]] = set()
+    lines, notices = [], []
     for name in settings.sweep.warm_start:
         if name not in known:
             recent = ", ".join(reversed(known[-5:])) or "none"
@@ -159,14 +171,31 @@ def warm_start_trials(settings: Settings) -> list[FrozenTrial]:
         _check_same_space(name, study.user_attrs.get("space"), sorted(settings.sweep.space))
         finished = [t for t in study.get_trials(deepcopy=False) if _finished(t)]
         fitting = [t for t in finished if _in_space(t, settings)]
-        log.info(
-            "Warm start from '%s': %d of its %d finished trials lie in this sweep's space.",
-            name,
-            len(fitting),
-            len(finished),
+        fresh = [t for t in fitting if _origin(t, name) not in seen]
+        seen |= {_origin(t, name) for t in fresh}
+        trials += [_imported(t, name) for t in fresh]
+        lines.append(
+            f"Warm start from '{name}': {len(fresh)} of its {len(finished)} finished trials "
+            f"({len(finished) - len(fitting)} outside this sweep's space, "
+            f"{len(fitting) - len(fresh)} already taken from their own sweep)."
         )
-        trials += [_imported(t, name) for t in fitting]
-    return trials
+        budget = study.user_attrs.get("budget")
+        if budget is not None and float(budget) != float(settings.sweep.budget.amount):
+            unit = settings.sweep.budget.unit.replace("_", " ")
+            notices.append(
+                f"sweep.warm_start: sweep '{name}' spent {float(budget):,.0f} {unit} per trial, "
+                f"this one {settings.sweep.budget.amount:,.0f}: its scores were reached at "
+                "another cost, so TPE's head start may mislead."
+            )
+    for line in lines:
+        log.info(line)
+    return WarmStart(tuple(trials), tuple(lines), tuple(notices))
+
+
+def _origin(trial: FrozenTrial, study_name: str) -> tuple[str, str]:
+    """Where a trial ran: its study and Tune trial id (an imported trial keeps both)."""
+    study = trial.user_attrs.get(ATTR_WARM_FROM, study_name)
+    return study, str(trial.user_attrs.get(ATTR_TUNE_TRIAL, trial.number))
 
 
 def _check_same_question(name: str, attrs: Mapping[str, Any], wanted: Mapping[str, str]) -> None:
@@ -216,14 +245,16 @@ def _in_space(trial: FrozenTrial, settings: Settings) -> bool:
 
 
 def _imported(trial: FrozenTrial, source: str) -> FrozenTrial:
+    """A copy of ``trial`` for another study, marked with the study it ran in."""
     import optuna
 
+    origin = trial.user_attrs.get(ATTR_WARM_FROM, source)
     return optuna.trial.create_trial(
         params=trial.params,
         distributions=trial.distributions,
         value=trial.value,
         intermediate_values=trial.intermediate_values,
-        user_attrs={**trial.user_attrs, ATTR_WARM_FROM: source},
+        user_attrs={**trial.user_attrs, ATTR_WARM_FROM: origin},
     )
 
 
@@ -269,6 +300,16 @@ def settle_unfinished(storage_url: str, study_name: str) -> int:
     return len(stuck)
 
 
+def _best_value(trials: Sequence[FrozenTrial], direction: Any) -> float | None:
+    """The best finished value among ``trials`` (a study's own: not a warm start's)."""
+    from optuna.study import StudyDirection
+
+    values = [t.value for t in trials if _finished(t)]
+    if not values:
+        return None
+    return max(values) if direction == StudyDirection.MAXIMIZE else min(values)
+
+
 @dataclass(frozen=True)
 class StudyRow:
     """One stored study, as ``motif-tune studies`` lists it."""
@@ -290,10 +331,11 @@ def list_studies(storage_url: str) -> list[StudyRow]:
 
     storage = open_storage(storage_url)
     rows = []
-    for summary in optuna.get_all_study_summaries(storage, include_best_trial=True):
+    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        states = [t.state for t in study.get_trials(deepcopy=False)]
-        best = summary.best_trial.value if summary.best_trial else None
+        own = [t for t in study.get_trials(deepcopy=False) if ATTR_WARM_FROM not in t.user_attrs]
+        states = [t.state for t in own]
+        best = _best_value(own, summary.direction)
         start = summary.datetime_start
         started = start.strftime("%Y-%m-%d %H:%M") if start else ""
         rows.append(

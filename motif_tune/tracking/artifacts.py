@@ -40,6 +40,12 @@ def resolve_checkpoint(settings: Settings) -> CheckpointSource:
     return CheckpointSource(source, checkpoint_folder(local, source))
 
 
+def download_model_version(settings: Settings, model: str, version: str) -> CheckpointSource:
+    """The checkpoint inside a registered model version, downloaded."""
+    uri = f"models:/{model}/{version}"
+    return CheckpointSource(uri, checkpoint_folder(_download(settings, uri), uri))
+
+
 def _download(settings: Settings, uri: str) -> Path:
     """Download a ``runs:/`` or ``models:/`` checkpoint under ``paths.root/downloads``."""
     import mlflow.artifacts

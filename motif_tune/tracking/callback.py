@@ -22,12 +22,14 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from ray.tune import Callback
 
 from motif_tune.config import Settings
+from motif_tune.runtime import signals
 from motif_tune.search.budget import Budget
 from motif_tune.search.params import searched_values, short_values, trial_settings
 from motif_tune.search.study import link_run
 from motif_tune.stores import is_server
 from motif_tune.tracking.journal import Journal, Step
 from motif_tune.tracking.metrics import ITERATION_TIME, MetricSelection, metric_selection
+from motif_tune.tracking.outage import GaveUp
 from motif_tune.tracking.run_params import trial_params
 from motif_tune.tracking.runs import (
     TAG_SWEEP,
@@ -70,7 +72,8 @@ class MLflowTrialCallback(Callback):
         self.role = role  # "trial" for the search, "verify" for retraining on fresh seeds
         self.budget = budget
         threads = SERVER_WRITERS if is_server(sweep_run.tracking_uri) else 1
-        self.writer = RunWriter(self.client, background=background, threads=threads)
+        label = sweep_run.settings.run_name
+        self.writer = RunWriter(self.client, background=background, threads=threads, label=label)
         path = journal_path(sweep_run.settings, role) if background else None
         self.journal = Journal(path) if path else None
         self._runs: dict[str, RunRef] = {}
@@ -188,15 +191,25 @@ class MLflowTrialCallback(Callback):
         its place: its run is deleted (MLflow keeps a deleted run until it is
         purged). A trial that ended just before the kill, whose end the run never
         heard of, is ended now as Tune recorded it; one whose run was never
-        created gets it now, with its steps from the journal.
+        created gets it now, with its steps from the journal. An interrupted sweep's
+        unfinished trials end KILLED (their runs go on when it resumes). A store that
+        does not answer is waited for ``tracking.outage_wait_s``; what is left then
+        stays in the journal for a resume.
         """
+        self.writer.give_up_after(self.sweep_run.settings.tracking.outage_wait_s)
         self.writer.flush()
+        try:
+            running = self.writer.outage.until_written(self._running_runs)
+        except GaveUp:
+            self._close()
+            return
+        if signals.received() is not None:  # stopped: its trials go on when it resumes
+            for ref in self._runs.values():
+                if ref.run_id in running:
+                    self.writer.call(ref, "set_terminated", status="KILLED")
+            self._close()
+            return
         by_id = {trial.trial_id: trial for trial in trials}
-        running = {
-            run.info.run_id
-            for run in child_runs(self.client, self.sweep_run.experiment_id, self.sweep_run.run_id)
-            if run.info.status == "RUNNING"
-        }
         for trial_id, ref in list(self._runs.items()):
             trial = by_id.get(trial_id)
             if trial is None:
@@ -218,6 +231,16 @@ class MLflowTrialCallback(Callback):
                     self.on_trial_complete(0, trials, trial)
                 else:
                     self.on_trial_error(0, trials, trial)
+        self._close()
+
+    def _running_runs(self) -> set[str]:
+        """The ids of this sweep's runs MLflow holds as RUNNING."""
+        runs = child_runs(self.client, self.sweep_run.experiment_id, self.sweep_run.run_id)
+        return {run.info.run_id for run in runs if run.info.status == "RUNNING"}
+
+    def _close(self) -> None:
+        """Everything queued written (or given up on), the journal removed when nothing
+        is held, else kept for a resume."""
         self.writer.close()
         if self.journal is not None:
             if self.writer.failed:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,20 +15,57 @@ from motif_tune.results import OBJECTIVE
 from motif_tune.search.budget import Budget
 from motif_tune.search.params import SEED
 from motif_tune.search.ranking import Finalist, Selection, describe_finalist
+from motif_tune.search.standing import standing_of
 from motif_tune.text import fmt
-from motif_tune.tracking.registry import CHAMPION_ALIAS, register_champion
+from motif_tune.tracking.outage import GaveUp
+from motif_tune.tracking.registry import Registration, register_winner
 from motif_tune.tracking.runs import TAG_TRIAL_STATUS, log_metrics
 from motif_tune.tracking.sweep_run import SweepRun
+from motif_tune.tracking.writer import held_records, outage_of
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What reached MLflow of a finished sweep."""
+
+    registration: Registration | None = None
+    written: bool = True  # the outcome is in MLflow (False: the store did not answer)
+    held: int = 0  # trial records the store did not take in time (kept for a resume)
+
+
 def record_outcome(
-    sweep_run: SweepRun, selection: Selection, results: Any, budget: Budget
-) -> str | None:
-    """Record what the sweep found; returns the registered model version's description
-    (``models:/<name>/<version> (alias @champion)``), or None."""
+    sweep_run: SweepRun,
+    selection: Selection,
+    results: Any,
+    budget: Budget,
+    fresh: tuple[float, float] | None = None,
+) -> Recorded:
+    """Record what the sweep found, waiting up to ``tracking.outage_wait_s`` for a store
+    that does not answer; what could not be written is left to ``motif-tune resume``.
+    ``fresh`` is the winner's and the current champion's score in a fresh evaluation,
+    when they were measured differently."""
+    outage = outage_of(sweep_run.client)
+    outage.deadline = time.monotonic() + sweep_run.settings.tracking.outage_wait_s
+    held = held_records(sweep_run.settings.run_name)
+    try:
+        registration = outage.until_written(
+            lambda: _record(sweep_run, selection, results, budget, fresh)
+        )
+    except GaveUp:
+        return Recorded(None, written=False, held=held)
+    return Recorded(registration, held=held)
+
+
+def _record(
+    sweep_run: SweepRun,
+    selection: Selection,
+    results: Any,
+    budget: Budget,
+    fresh: tuple[float, float] | None,
+) -> Registration | None:
     settings = sweep_run.settings
     best, champion = selection.best, selection.champion
     if best is None:
@@ -45,7 +84,8 @@ def record_outcome(
         sweep_run.log_checkpoint(trial_id, path, rank, value)
     registered = None
     model_name = settings.tracking.registered_model
-    if top and model_name:
+    standing = standing_of(settings, selection)
+    if top and model_name and standing is not None:
         tags = {"objective": fmt(best.objective), "search_trial_id": best.trial_id}
         if champion is not None:
             tags |= {
@@ -54,8 +94,7 @@ def record_outcome(
                 "seeds": ",".join(str(s) for s in champion.seeds),
                 "scores": ",".join(fmt(s) for s in champion.scores),
             }
-        version = register_champion(sweep_run, top[0][0], model_name, tags)
-        registered = f"models:/{model_name}/{version} (alias @{CHAMPION_ALIAS})"
+        registered = register_winner(sweep_run, top[0][0], model_name, standing, tags, fresh)
     _log_plots(sweep_run, trials_frame(results, budget, sweep_run))
     return registered
 

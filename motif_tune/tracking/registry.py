@@ -1,6 +1,8 @@
-"""The model registry: a sweep's champion as a new version of a registered model.
+"""The model registry: a sweep's winner as a new version of a registered model, aliased
+``challenger``, and ``champion`` only when it beats the current one
+(:mod:`motif_tune.search.standing` holds the rule).
 
-The version is a pyfunc model (``policy``, logged into the champion trial's run)
+A version is a pyfunc model (``policy``, logged into the champion trial's run)
 that wraps the RLlib checkpoint and answers observations with greedy actions
 (:mod:`motif_tune.tracking.policy_model`). An env whose observations or actions
 are not rows of numbers gets its raw ``checkpoint/`` upload registered instead.
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from mlflow.exceptions import MlflowException
@@ -19,26 +22,86 @@ from mlflow.tracking import MlflowClient
 from motif_tune.compat.mlflow import tracking_uri_set
 from motif_tune.errors import UnsupportedPolicyError
 from motif_tune.rllib.algorithm import RLLIB_METADATA
+from motif_tune.search.standing import CHALLENGER, CHAMPION, Standing, verdict
 from motif_tune.tracking.policy_model import CHECKPOINT_ARTIFACT, log_policy_model
 from motif_tune.tracking.runs import TAG_CHECKPOINT_SOURCE, TAG_SWEEP
 from motif_tune.tracking.sweep_run import SweepRun
 
 log = logging.getLogger(__name__)
-CHAMPION_ALIAS = "champion"
+TAG_QUESTION = "motif_tune.question"
+TAG_MEASURE = "motif_tune.measure"
+TAG_SOURCE_RUN = "motif_tune.source_run"  # the run whose checkpoint a version wraps
 
 
-def register_champion(
-    sweep_run: SweepRun, trial_id: str, model_name: str, tags: Mapping[str, str]
-) -> str:
-    """Register a trial's checkpoint as a new version of ``model_name``, aliased
-    ``champion``; returns the version."""
+@dataclass(frozen=True)
+class Registration:
+    """A sweep's winner in the registry: its version, and who holds ``champion``."""
+
+    model: str
+    version: str
+    promoted: bool
+    reason: str
+    repeated: bool = False  # this checkpoint was registered before (a resumed sweep)
+
+    def render(self) -> str:
+        alias = f"@{CHAMPION}" if self.promoted else f"@{CHALLENGER}"
+        return f"models:/{self.model}/{self.version} (alias {alias}): {self.reason}"
+
+
+def champion_standing(client: MlflowClient, model_name: str) -> tuple[str, Standing] | None:
+    """The version that holds ``champion`` and what it claims (None: no champion yet)."""
+    try:
+        version = client.get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:
+        return None
+    tags = version.tags
+    standing = Standing(
+        question=tags.get(TAG_QUESTION, ""),
+        measure=tags.get(TAG_MEASURE, ""),
+        mean=float(tags.get("objective_mean", tags.get("objective", "nan"))),
+        std=float(tags.get("objective_std", 0.0)),
+        mode=tags.get("mode", "max"),
+    )
+    return str(version.version), standing
+
+
+def register_winner(
+    sweep_run: SweepRun,
+    trial_id: str,
+    model_name: str,
+    standing: Standing,
+    tags: Mapping[str, str],
+    fresh: tuple[float, float] | None = None,
+) -> Registration:
+    """Register a trial's checkpoint as a version of ``model_name`` aliased ``challenger``;
+    it takes ``champion`` when it beats the current one (:mod:`motif_tune.search.standing`).
+    The same checkpoint registered again (a resumed sweep) adds no version."""
     client, settings = sweep_run.client, sweep_run.settings
     run_id = sweep_run.child_runs()[trial_id]
     ensure_registered_model(client, model_name)
+    earlier = [
+        v
+        for v in client.search_model_versions(f"name = '{model_name}'")
+        if v.tags.get(TAG_SOURCE_RUN) == run_id
+    ]
+    held = champion_standing(client, model_name)
+    if earlier:
+        version = str(earlier[0].version)
+        promoted = held is not None and held[0] == version
+        reason = "registered before, no new version" + (
+            "" if promoted else f"; @champion is version {held[0] if held else 'none'}"
+        )
+        return Registration(model_name, version, promoted, reason, repeated=True)
     source, model_id = _policy_model(sweep_run, trial_id, run_id)
+    claims = {
+        TAG_QUESTION: standing.question,
+        TAG_MEASURE: standing.measure,
+        TAG_SOURCE_RUN: run_id,
+        "mode": standing.mode,
+    }
     # A SQLite registry resolves a ``models:/m-...`` source with the global tracking URI.
     with tracking_uri_set(sweep_run.tracking_uri):
-        version = client.create_model_version(
+        created = client.create_model_version(
             model_name,
             source=source,
             run_id=run_id,
@@ -46,14 +109,19 @@ def register_champion(
                 TAG_SWEEP: settings.run_name,
                 "algo": settings.algo.name,
                 "env": settings.env.id,
+                **claims,
                 **tags,
             },
-            description=f"Champion of sweep {settings.run_name}.",
+            description=f"Winner of sweep {settings.run_name}.",
             model_id=model_id,
         )
-    client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version.version)
-    client.set_tag(sweep_run.run_id, "registered_model", f"{model_name}/{version.version}")
-    return str(version.version)
+    version = str(created.version)
+    client.set_registered_model_alias(model_name, CHALLENGER, version)
+    decision = verdict(standing, held[1] if held else None, held[0] if held else "", fresh)
+    if decision.promoted:
+        client.set_registered_model_alias(model_name, CHAMPION, version)
+    client.set_tag(sweep_run.run_id, "registered_model", f"{model_name}/{version}")
+    return Registration(model_name, version, decision.promoted, decision.reason)
 
 
 def ensure_registered_model(client: MlflowClient, model_name: str) -> None:

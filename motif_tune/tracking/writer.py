@@ -36,6 +36,7 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from motif_tune.tracking.outage import GaveUp, Outage
 from motif_tune.tracking.runs import batches, start_run
 
 log = logging.getLogger(__name__)
@@ -82,17 +83,20 @@ class RunWriter:
         self,
         client: MlflowClient,
         background: bool = True,
-        max_queued: int = 10_000,
+        max_queued: int = 50_000,
         threads: int = 1,
+        label: str = "",
     ) -> None:
         self.client = client
+        self.label = label  # whose records these are (a sweep's run name)
         self.background = background
         self.max_queued = max_queued
         self.threads = max(1, threads)
-        self.failed = 0  # records that could not be written (logged as they fail)
+        self.failed = 0  # records that could not be written (held for a resume, or refused)
         self._init_lanes()
 
     def _init_lanes(self) -> None:
+        self.outage = outage_of(self.client)
         per_lane = max(1, self.max_queued // self.threads)
         self._lanes = [_Lane(per_lane) for _ in range(self.threads)]
         self._handed = 0  # records handed over (counted by the caller only)
@@ -102,7 +106,7 @@ class RunWriter:
     # The queues and threads stay with this process: a pickled writer (Tune saves its
     # callbacks with the experiment) starts new ones where it is unpickled.
     def __getstate__(self) -> dict[str, Any]:
-        keys = ("client", "background", "max_queued", "threads", "failed")
+        keys = ("client", "background", "max_queued", "threads", "failed", "label")
         return {k: self.__dict__[k] for k in keys}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -142,6 +146,11 @@ class RunWriter:
         if name not in RUN_CALLS:
             raise ValueError(f"RunWriter.call: {name!r} is none of {', '.join(RUN_CALLS)}")
         self._put(ref, ("call", ref, (name, kwargs)))
+
+    def give_up_after(self, seconds: float) -> None:
+        """Stop retrying a store that does not answer after ``seconds`` from now: what is
+        still held then stays in the journal for a resume."""
+        self.outage.deadline = time.monotonic() + seconds
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything queued so far is written; False if ``timeout`` ran out."""
@@ -258,7 +267,8 @@ class RunWriter:
         on_created: Callable[[str], None] | None,
     ) -> None:
         try:
-            ref.run_id = start_run(self.client, experiment_id, run_name, tags)
+            create = lambda: start_run(self.client, experiment_id, run_name, tags)  # noqa: E731
+            ref.run_id = self.outage.until_written(create, self._held)
         except Exception as err:
             self._failed(1, f"creating run '{run_name}'", err)
             return
@@ -274,7 +284,12 @@ class RunWriter:
             return
         for metrics, params, tags in batches(records.metrics, records.params, records.tags):
             try:
-                self.client.log_batch(ref.run_id, metrics=metrics, params=params, tags=tags)
+                self.outage.until_written(
+                    lambda m=metrics, p=params, t=tags: self.client.log_batch(
+                        ref.run_id, metrics=m, params=p, tags=t
+                    ),
+                    self._held,
+                )
             except Exception as err:
                 self._failed(len(metrics), f"logging to run {ref.run_id}", err)
 
@@ -282,13 +297,40 @@ class RunWriter:
         if ref.run_id is None:
             return
         try:
-            getattr(self.client, name)(ref.run_id, **kwargs)
+            call = lambda: getattr(self.client, name)(ref.run_id, **kwargs)  # noqa: E731
+            self.outage.until_written(call, self._held)
         except Exception as err:
             self._failed(0, f"{name} of run {ref.run_id}", err)
 
+    def _held(self) -> int:
+        """Records waiting for the store now (what an outage holds)."""
+        return max(self.pending, 1)
+
     def _failed(self, records: int, what: str, err: BaseException | None) -> None:
+        """A record not written: held when the store did not answer in time (the journal
+        keeps metric steps for a resume), dropped when the store refused it."""
         self.failed += records
-        log.warning("MLflow: %s failed%s.", what, f" ({err})" if err else "")
+        if isinstance(err, GaveUp):
+            log.info("MLflow: %s is held for a resume.", what)
+        else:
+            log.warning("MLflow: %s failed%s.", what, f" ({err})" if err else "")
+
+
+_OUTAGES: dict[str, Outage] = {}
+
+
+def outage_of(client: MlflowClient) -> Outage:
+    """The one ``Outage`` of a store in this process (its writers share what they see)."""
+    uri = str(client.tracking_uri)
+    if uri not in _OUTAGES:
+        _OUTAGES[uri] = Outage(uri)
+    return _OUTAGES[uri]
+
+
+def held_records(label: str) -> int:
+    """Records the writers of ``label`` (a sweep) could not write: the store did not
+    answer in time, or refused them."""
+    return sum(writer.failed for writer in list(_WRITERS) if writer.label == label)
 
 
 # ----------------------------------------------------------------- exit and SIGTERM
@@ -310,6 +352,7 @@ def _register(writer: RunWriter) -> None:
 def _flush_all() -> None:
     deadline = time.monotonic() + _EXIT_TIMEOUT_S
     for writer in list(_WRITERS):
+        writer.give_up_after(_EXIT_TIMEOUT_S)
         if not writer.close(max(deadline - time.monotonic(), 0.0)):
             log.warning("MLflow: %d records were still queued at exit.", writer.pending)
 

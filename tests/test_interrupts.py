@@ -1,0 +1,170 @@
+"""Stops as schedulers and people make them: SIGTERM (preemption) during the search and
+during verification, Ctrl-C to the whole process group; then ``resume``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+from motif_tune.results import OBJECTIVE
+from tests.conftest import cli, runs_by_role
+
+pytestmark = pytest.mark.slow
+
+ITERATIONS = 6
+
+
+def _start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        cli(*args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a shell gives a job
+    )
+
+
+def _stop_when(
+    driver: subprocess.Popen, ready: Callable[[], bool], signum: int, group: bool = False
+) -> tuple[int, str]:
+    """Send ``signum`` once ``ready()`` holds; the exit status and all the output."""
+    deadline = time.time() + 300
+    try:
+        while not ready():
+            assert driver.poll() is None, "the command ended before it could be stopped"
+            assert time.time() < deadline, "never ready to be stopped"
+            time.sleep(0.5)
+        (os.killpg if group else os.kill)(driver.pid, signum)
+        out, err = driver.communicate(timeout=180)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+    return driver.returncode, out + err
+
+
+def _iterations(result_file: Path) -> int:
+    lines = result_file.read_text().splitlines()
+    return int(json.loads(lines[-1])["training_iteration"]) if lines else 0
+
+
+def _search_half_done(experiment: Path) -> Callable[[], bool]:
+    """One trial trained to its budget and another reporting."""
+
+    def ready() -> bool:
+        reported = list(experiment.glob("trial_*/result.json"))
+        return len(reported) >= 2 and any(_iterations(r) >= ITERATIONS for r in reported)
+
+    return ready
+
+
+def _one_line_to_resume(output: str, run_name: str) -> None:
+    advice = [
+        line for line in output.splitlines() if f"motif-tune resume run_name={run_name}" in line
+    ]
+    assert len(advice) == 1, output[-3000:]
+    assert "state saved" in advice[0]
+    for noise in ("SIGTERM received", "PC: @", "Tuner.restore", "FileNotFoundError", "Traceback"):
+        assert noise not in output, f"{noise!r} reached the terminal:\n{output[-3000:]}"
+    assert "Champion:" not in output  # an interrupted sweep ranks and registers nothing
+
+
+def _steps(client: MlflowClient, run_id: str) -> list[int]:
+    return sorted(m.step for m in client.get_metric_history(run_id, "time_this_iter_s"))
+
+
+def test_sigterm_during_search_and_during_verification_then_resume(isolated_runs):
+    run_name = "preempted"
+    args = [
+        "sweep",
+        "sweep=smoke",
+        f"run_name={run_name}",
+        "sweep.num_samples=3",
+        "sweep.max_concurrent_trials=1",
+        f"sweep.budget.iterations={ITERATIONS}",
+        "sweep.checkpoint.frequency=2",
+        "sweep.verify.top_k=1",
+        "sweep.verify.seeds=2",
+    ]
+    experiment = isolated_runs / "ray_results" / run_name
+    status, output = _stop_when(_start(*args), _search_half_done(experiment), signal.SIGTERM)
+    assert status == 128 + signal.SIGTERM, output[-3000:]
+    _one_line_to_resume(output, run_name)
+    assert "by SIGTERM" in output
+    assert not runs_by_role(isolated_runs, "verify")
+
+    verification = isolated_runs / "ray_results" / f"{run_name}-verify"
+
+    def verifying() -> bool:
+        return any(verification.glob("trial_*/result.json"))
+
+    status, output = _stop_when(_start("resume", f"run_name={run_name}"), verifying, signal.SIGTERM)
+    assert status == 128 + signal.SIGTERM, output[-3000:]
+    _one_line_to_resume(output, run_name)
+    assert "verification trials finished" in output
+
+    resumed = subprocess.run(
+        cli("resume", f"run_name={run_name}"), capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Champion:" in resumed.stdout
+
+    (parent,) = runs_by_role(isolated_runs, "sweep")
+    assert parent.info.status == "FINISHED"
+    trials = runs_by_role(isolated_runs, "trial")
+    verifies = runs_by_role(isolated_runs, "verify")
+    study = optuna.load_study(study_name=run_name, storage=f"sqlite:///{isolated_runs}/optuna.db")
+    finalists = 1 if study.best_trial.number == 0 else 2  # the best, and the baseline (first)
+    assert len(trials) == 3 and len(verifies) == finalists * 2  # on 2 seeds each
+    for runs in (trials, verifies):
+        assert len({r.data.tags["motif_tune.trial_id"] for r in runs}) == len(runs)
+        assert all(r.info.status == "FINISHED" for r in runs)
+    client = MlflowClient(tracking_uri=f"sqlite:///{isolated_runs}/mlflow.db")
+    for run in trials + verifies:
+        assert _steps(client, run.info.run_id) == list(range(1, ITERATIONS + 1)), run.info.run_name
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    told = sorted(t.user_attrs["tune_trial_id"] for t in study.trials)
+    assert told == sorted(t.data.tags["motif_tune.trial_id"] for t in trials)
+
+
+def test_ctrl_c_says_one_thing_and_the_resumed_study_holds_true_states(isolated_runs):
+    run_name = "interrupted"
+    args = [
+        "sweep",
+        "sweep=smoke",
+        f"run_name={run_name}",
+        "sweep.num_samples=3",
+        "sweep.max_concurrent_trials=1",
+        f"sweep.budget.iterations={ITERATIONS}",
+    ]
+    experiment = isolated_runs / "ray_results" / run_name
+    # Ctrl-C in a shell reaches the whole foreground process group, Ray's workers too.
+    status, output = _stop_when(
+        _start(*args), _search_half_done(experiment), signal.SIGINT, group=True
+    )
+    assert status == 128 + signal.SIGINT, output[-3000:]
+    _one_line_to_resume(output, run_name)
+    finished = output.split(" with ")[1].split(" of ")[0]
+    assert finished in {"1", "2"}, output[-2000:]  # the one trained to its budget, perhaps 2
+    assert not runs_by_role(isolated_runs, "sweep")[0].data.params.get("best.trial_id")
+
+    resumed = subprocess.run(
+        cli("resume", f"run_name={run_name}"), capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for noise in ("Configuration for experiment", "TensorBoard", "Result:", "Traceback"):
+        assert noise not in resumed.stdout + resumed.stderr, noise
+    study = optuna.load_study(study_name=run_name, storage=f"sqlite:///{isolated_runs}/optuna.db")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    (parent,) = runs_by_role(isolated_runs, "sweep")
+    assert parent.data.metrics[f"best/{OBJECTIVE}"] == pytest.approx(study.best_value)
