@@ -86,6 +86,10 @@ def _build(settings: Settings) -> AlgorithmConfig:
     env_runners, learners, main_process = gpu_requests(settings)
     if needs_flattening(observation_space_of(settings.env.id, settings.env.env_config)):
         env_runners["env_to_module_connector"] = flatten_observations_connector
+    if env_runners.get("explore") is False:  # greedy actions that on-policy learners take
+        from motif_tune.rllib.greedy import greedy_training
+
+        env_runners |= greedy_training(settings.env.normalize_actions, settings.env.clip_actions)
     env_config = env_config_for_run(settings)
     config = (
         algo_cls.get_default_config()

@@ -74,7 +74,6 @@ def check_algorithm_settings(settings: Settings) -> None:
     _check_keys("scaling.learners", settings.scaling.learners, defaults, "learners")
     _check_keys("fault_tolerance", settings.fault_tolerance, defaults, "fault_tolerance")
     _check_batch_settings(settings)
-    _check_exploration(settings)
     try:
         build_algorithm_config(settings).validate()
     except ConfigError:
@@ -159,22 +158,6 @@ def _check_batch_settings(settings: Settings) -> None:
             f"rollout fragments: rollout_fragment_length ({fragment}) x envs per runner ({envs}) "
             f"x runners ({runners}) = {per_round} steps per round; use a multiple of "
             f"{per_round} or rollout_fragment_length=auto."
-        )
-
-
-# Algorithms that learn from the actions their env runners sampled (on-policy).
-ON_POLICY = ("PPO", "APPO", "IMPALA")
-
-
-def _check_exploration(settings: Settings) -> None:
-    """On-policy learners need sampled actions and their probabilities: greedy training
-    runners (``explore=false``) give them neither, and RLlib fails mid-update."""
-    explore = settings.scaling.env_runners.get("explore", True)
-    if explore is False and settings.algo.name.upper() in ON_POLICY:
-        raise ConfigError(
-            f"scaling.env_runners.explore=false: {settings.algo.name} learns from the actions "
-            "its env runners sample (on-policy), so they must explore (true); greedy play is "
-            "what motif-tune scores with (the sweep's evaluation; evaluate.deterministic=true)."
         )
 
 
