@@ -92,3 +92,11 @@ def test_run_name_defaults_to_a_timestamp_and_the_composition():
 def test_workers_per_gpu_is_searched_only_where_runners_get_gpus():
     assert "workers_per_gpu" not in settings_for(["scaling=local"]).sweep.space
     assert "workers_per_gpu" in settings_for(["scaling=logical_gpus"]).sweep.space
+
+
+def test_a_config_path_is_searched_from_the_command_line():
+    lr = "{type: float, low: 0.0001, high: 0.001, log: true}"
+    settings = settings_for(["sweep=smoke", f"sweep.space.algo.training.lr={lr}"])
+    spec = settings.sweep.space["algo.training.lr"]
+    assert (spec.type, spec.low, spec.high, spec.log) == ("float", 0.0001, 0.001, True)
+    assert "rollout_fragment_length" in settings.sweep.space  # the sweep file's own stay

@@ -8,6 +8,7 @@ framework itself reasons about get typed views.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -211,6 +212,17 @@ class ParamSpec(_Model):
         return self
 
 
+def _flatten_space(space: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """``{algo: {training: {lr: spec}}}`` as ``("algo.training.lr", spec)``: a mapping
+    with a ``type`` is a dimension, any other mapping a level of its path."""
+    for key, spec in space.items():
+        name = f"{prefix}{key}"
+        if isinstance(spec, Mapping) and "type" not in spec and spec:
+            yield from _flatten_space(spec, f"{name}.")
+        else:
+            yield name, spec
+
+
 class SchedulerSettings(_Model):
     type: Literal["fifo", "asha"] = "fifo"
     # ASHA's first rung as a fraction of the budget; rungs grow by reduction_factor.
@@ -313,6 +325,15 @@ class SweepSettings(_Model):
         if isinstance(value, str):
             return [name.strip() for name in value.split(",") if name.strip()]
         return value
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _dotted_names(cls, value: Any) -> Any:
+        """A config path searched from the command line (``sweep.space.algo.training.lr=
+        {...}``) arrives nested; it is the dotted name ``algo.training.lr``."""
+        if not isinstance(value, Mapping):
+            return value
+        return dict(_flatten_space(value))
 
     @field_validator("metric")
     @classmethod
