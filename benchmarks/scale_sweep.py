@@ -144,7 +144,7 @@ def new_tuner(plan: Any, case: Case, searcher: Any, callbacks: list[Any]) -> Any
     )
     gate = Path(case.gate) if case.gate else None
     standin = make_standin(case.interval_s, STEPS_PER_ITERATION, gate=gate)
-    return make_tuner(plan, plan.run_name, standin, config, callbacks)
+    return make_tuner(plan, plan.run_name, standin, config, callbacks, plan.budget)
 
 
 def restored_tuner(settings: Any, case: Case) -> Any:

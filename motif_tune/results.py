@@ -41,3 +41,6 @@ def is_number(value: Any) -> bool:
 
 # The result key every trial of a sweep reports its score under (Tune, Optuna, ASHA, MLflow).
 OBJECTIVE = "objective"
+# A seed group's mean score over its seeds and that mean's standard error.
+SEEDS_MEAN = "seeds/objective_mean"
+SEEDS_SE = "seeds/objective_se"

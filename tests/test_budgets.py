@@ -10,10 +10,10 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from motif_tune.results import OBJECTIVE
 from motif_tune.search.budget import budget_notices, trial_budget
+from motif_tune.search.champion import champion_of
 from motif_tune.search.params import baseline_values
 from motif_tune.search.plan import plan_search
 from motif_tune.search.ranking import (
-    champion_of,
     choose_finalists,
     record_verification,
     trial_scores,
@@ -157,8 +157,8 @@ def test_full_budget_trials_rank_first_and_the_baseline_always_reaches_verificat
         for (name, seed), value in reversed(list(scores.items()))
     ]
     record_verification(finalists, verified, budget, "max")
-    champion = champion_of(finalists, "max")
-    assert champion is finalists[1]  # b: the better mean, though a led the search
+    champion, reason = champion_of(finalists, "max")
+    assert champion is finalists[1] and reason == ""  # b: the better mean, though a led the search
     assert champion.seeds == [1, 2, 3] and champion.scores == [0.7, 0.72, 0.68]
     assert champion.mean == pytest.approx(0.70) and champion.std == pytest.approx(0.02)
     assert champion.checkpoints[champion.best_seed("max")] == "/ckpt/v-b-2"

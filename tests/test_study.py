@@ -236,7 +236,14 @@ def test_trials_a_killed_driver_left_running_are_settled(isolated_runs):
 
 def test_a_journal_file_holds_the_study_and_the_tpe_candidates_are_a_setting(isolated_runs):
     journal = isolated_runs / "studies" / "optuna-journal.log"
-    settings = settings_for([*SMOKE, f"sweep.study.storage={journal}", "sweep.n_ei_candidates=8"])
+    settings = settings_for(
+        [
+            *SMOKE,
+            f"sweep.study.storage={journal}",
+            "sweep.n_ei_candidates=8",
+            "sweep.scheduler.type=asha",
+        ]
+    )
     assert settings.study_storage == str(journal) and not journal.exists()
     check_new_study(settings)  # no journal yet: no study, and no file made by looking
     assert not journal.exists()
@@ -244,13 +251,19 @@ def test_a_journal_file_holds_the_study_and_the_tpe_candidates_are_a_setting(iso
     searcher = _searcher(settings, space)
     assert searcher.study.sampler._n_ei_candidates == 8
     assert isinstance(searcher.study._storage, optuna.storages.JournalStorage)
+    spent_key, budget = searcher.budget
     searcher.suggest("t1")
-    searcher.on_trial_complete("t1", {"objective": 0.5, "training_iteration": 1})
+    searcher.on_trial_complete("t1", {"objective": 0.5, spent_key: budget})
+    searcher.suggest("t2")  # stopped by ASHA before its budget was spent: pruned
+    searcher.on_trial_result("t2", {"objective": 0.2, spent_key: budget / 2})
+    searcher.on_trial_complete("t2", {"objective": 0.2, spent_key: budget / 2})
     assert journal.is_file()
-    (trial,) = optuna.load_study(
+    done, pruned = optuna.load_study(
         study_name=settings.run_name, storage=open_storage(str(journal))
     ).trials
-    assert trial.state == TrialState.COMPLETE and trial.user_attrs[ATTR_TUNE_TRIAL] == "t1"
+    assert done.state == TrialState.COMPLETE and done.user_attrs[ATTR_TUNE_TRIAL] == "t1"
+    assert done.value == 0.5
+    assert pruned.state == TrialState.PRUNED and pruned.intermediate_values
     assert settings_for(SMOKE).sweep.n_ei_candidates == 24  # Optuna's own default
 
 

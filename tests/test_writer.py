@@ -25,6 +25,8 @@ from tests.conftest import settings_for
 class FakeClient:
     """Records the calls a writer makes; ``gate`` holds every call until it is set."""
 
+    tracking_uri = "fake://store"
+
     def __init__(self, gate: threading.Event | None = None) -> None:
         self.calls: list[tuple] = []
         self.gate = gate

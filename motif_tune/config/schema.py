@@ -276,6 +276,16 @@ class VerifySettings(_Model):
     seeds: int = Field(default=3, ge=1)
 
 
+class SelectionSettings(_Model):
+    """How the champion is chosen among the verified finalists."""
+
+    # best: the best verified mean; cheapest_within: the cheapest finalist (by ``cost``)
+    # whose verified mean is within ``tolerance`` of the best one.
+    rule: Literal["best", "cheapest_within"] = "best"
+    tolerance: float = Field(default=0.01, ge=0)  # in the objective's own units
+    cost: Literal["wall_s", "cpu_s", "gpu_s"] = "cpu_s"
+
+
 class CheckpointSettings(_Model):
     frequency: int = Field(default=0, ge=0)
     num_to_keep: int = Field(default=1, ge=1)
@@ -309,6 +319,13 @@ class SweepSettings(_Model):
     budget: BudgetSettings
     objective: ObjectiveSettings = Field(default_factory=ObjectiveSettings)
     verify: VerifySettings = Field(default_factory=VerifySettings)
+    # Seed groups: each search trial trains this many seeds of its configuration and
+    # reports their mean (ASHA's rungs compare means); its budget is that many times the
+    # per-seed budget. ``seed_group_score``: the mean, or the mean less one standard
+    # error (a pessimistic bound: a lucky seed counts for less).
+    seeds_per_trial: int = Field(default=1, ge=1)
+    seed_group_score: Literal["mean", "mean_minus_se"] = "mean"
+    selection: SelectionSettings = Field(default_factory=SelectionSettings)
     space: dict[str, ParamSpec] = Field(default_factory=dict)
     checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)
     max_failures: int = Field(default=0, ge=-1)

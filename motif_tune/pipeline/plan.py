@@ -57,7 +57,13 @@ class SweepPlan:
 
     @property
     def budget(self) -> Budget:
+        """Per seed: a verification trial's budget."""
         return self.search.budget
+
+    @property
+    def search_budget(self) -> Budget:
+        """A search trial's: ``budget`` times its seeds (``sweep.seeds_per_trial``)."""
+        return self.search.search_budget
 
     @property
     def verify_experiment(self) -> str:

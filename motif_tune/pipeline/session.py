@@ -131,12 +131,19 @@ def _announce(plan: SweepPlan) -> None:
     verify, sweep = settings.sweep.verify, settings.sweep
     finalists = f"then the top {verify.top_k} and the baseline on {verify.seeds} fresh seeds; "
     need = plan.need.describe() if plan.need else "nothing"
+    each = f"{plan.budget.describe()} each"
+    if sweep.seeds_per_trial > 1:
+        score = "mean" if sweep.seed_group_score == "mean" else "mean less one standard error"
+        each = (
+            f"each {sweep.seeds_per_trial} seeds of {plan.budget.describe()} "
+            f"({plan.search_budget.describe()} in all, scored by their {score})"
+        )
     for line in plan.search.warm_lines:
         print(line, flush=True)
     print(
         f"Sweep '{settings.run_name}': {sweep.num_samples} trials of "
         f"{settings.algo.name} on {settings.env.name} ({settings.scaling.name}), "
-        f"{plan.budget.describe()} each, {plan.concurrency} at a time; "
+        f"{each}, {plan.concurrency} at a time; "
         f"{finalists if verify.top_k else ''}scored by {sweep.objective_description}. "
         f"A trial needs {need}.",
         flush=True,

@@ -6,8 +6,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from motif_tune.search.cost import CPU_S, FIGURES, GPU_S
 from motif_tune.search.ranking import (
     Finalist,
+    RankingHeld,
     Selection,
     TrialScore,
     describe_finalist,
@@ -78,11 +80,17 @@ class SweepSummary:
             lines += ["Search, best first:", *_ranking_table(self.ranking[:_SHOWN])]
         if self.finalists:
             seeds = ", ".join(str(s) for s in self.finalists[0].seeds)
-            lines += [f"Verified on fresh seeds ({seeds}) at the full budget:"]
-            lines += _finalists_table(self.finalists)
+            lines += [f"Verified on fresh seeds ({seeds}) at the full budget, with their cost:"]
+            lines += _finalists_table(self.selection)
+            if self.selection.front:
+                lines.append(f"  * on the quality-cost front ({_label(self.selection.cost_key)})")
+        if self.selection.held is not None:
+            lines.append(_held_line(self.selection.held))
         best = self.best
         if best is not None:
             lines.append(f"Champion: {describe_values(best.values)}: {self._champion_score()}")
+            if self.selection.reason:
+                lines.append(f"  chosen as {self.selection.reason}")
             checkpoint = relative(self.best_checkpoint) if self.best_checkpoint else "(none saved)"
             lines.append(f"  checkpoint: {checkpoint}")
             if self.registered_model:
@@ -123,7 +131,7 @@ class SweepSummary:
 
 def _ranking_table(scores: list[TrialScore]) -> list[str]:
     rows = [
-        ("#", "trial", "settings", "objective", "spent", "time"),
+        ("#", "trial", "settings", "objective", "spent", "time", "CPU s"),
         *(
             (
                 str(rank),
@@ -132,6 +140,7 @@ def _ranking_table(scores: list[TrialScore]) -> list[str]:
                 fmt(s.objective),
                 f"{s.spent:,.0f}" + ("" if s.finished else " (stopped early)"),
                 f"{s.wall_s:.0f} s" if math.isfinite(s.wall_s) else "-",
+                _figure(s.cost.get(CPU_S, math.nan)),
             )
             for rank, s in enumerate(scores, start=1)
         ),
@@ -139,9 +148,15 @@ def _ranking_table(scores: list[TrialScore]) -> list[str]:
     return text_table(rows)
 
 
-def _finalists_table(finalists: list[Finalist]) -> list[str]:
+def _finalists_table(selection: Selection) -> list[str]:
+    finalists = selection.finalists
+    figures = [
+        f
+        for f in FIGURES
+        if f.key != GPU_S or any(x.cost(GPU_S) > 0 for x in finalists)  # GPU s: where used
+    ]
     rows = [
-        ("#", "settings", "search", "verified", "per seed"),
+        ("#", "settings", "search", "verified", "per seed", *(f.label for f in figures), ""),
         *(
             (
                 str(f.rank),
@@ -149,11 +164,38 @@ def _finalists_table(finalists: list[Finalist]) -> list[str]:
                 fmt(f.search.objective),
                 _spread(f),
                 " ".join(fmt(s) for s in f.scores),
+                *(_figure(f.cost(figure.key)) for figure in figures),
+                "*" if f.rank in selection.front else "",
             )
             for f in finalists
         ),
     ]
     return text_table(rows)
+
+
+def _figure(value: float) -> str:
+    return f"{value:,.0f}" if math.isfinite(value) else "-"
+
+
+def _label(cost_key: str) -> str:
+    return next((f.label for f in FIGURES if f.key == cost_key), cost_key)
+
+
+def _held_line(held: RankingHeld) -> str:
+    """How far the search's ranking held on fresh seeds, in one line."""
+    winner = (
+        f"the search's winner ({held.search_winner}) is the verified champion"
+        if held.survived
+        else f"the search's winner ({held.search_winner}) is not the verified champion "
+        f"(search trial {held.champion})"
+    )
+    tau = (
+        f"Kendall's tau between search scores and verified means over {held.finalists} "
+        f"finalists: {held.tau:+.2f}"
+        if held.tau is not None
+        else f"Kendall's tau undefined over {held.finalists} finalist(s)"
+    )
+    return f"Ranking on fresh seeds: {winner}; {tau}."
 
 
 def _spread(finalist: Finalist) -> str:

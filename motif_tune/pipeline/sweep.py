@@ -23,7 +23,8 @@ from motif_tune.pipeline.summary import SweepSummary
 from motif_tune.pipeline.tuners import search_tuner
 from motif_tune.pipeline.verification import verify
 from motif_tune.runtime import signals
-from motif_tune.search.ranking import Selection, champion_of, trial_scores
+from motif_tune.search.champion import select
+from motif_tune.search.ranking import Selection, trial_scores
 from motif_tune.search.study import settle_unfinished, study_names
 
 if TYPE_CHECKING:  # MLflow is imported beside Ray's start, not before it
@@ -38,12 +39,14 @@ def run_sweep(plan: SweepPlan, overrides: Sequence[str] = ()) -> SweepSummary:
     with sweep_session(plan, overrides) as session:
         plan, sweep_run = session.plan, session.sweep_run
         results, ends = search(plan, sweep_run)
-        ranking = trial_scores(results, plan.budget, plan.mode, baseline=plan.search.baseline)
+        ranking = trial_scores(
+            results, plan.search_budget, plan.mode, baseline=plan.search.baseline
+        )
         finalists = verify(plan, sweep_run, ranking)
-        selection = Selection(plan.mode, ranking, finalists, champion_of(finalists, plan.mode))
+        selection = select(plan.mode, ranking, finalists, plan.settings.sweep.selection)
         fresh = contest_afresh(plan, sweep_run, selection)  # needs Ray: before it goes
         session.release_ray()
-        recorded = record_outcome(sweep_run, selection, results, plan.budget, fresh)
+        recorded = record_outcome(sweep_run, selection, results, plan.search_budget, fresh)
         return summarise(plan, results, selection, sweep_run, recorded, retried(ends))
 
 
@@ -74,7 +77,7 @@ def summarise(
     return SweepSummary(
         run_name=settings.run_name,
         objective=settings.sweep.objective_description,
-        budget=plan.budget.describe(),
+        budget=_budget(plan),
         num_trials=len(results),
         num_errored=results.num_errors,
         selection=selection,
@@ -87,6 +90,14 @@ def summarise(
         unwritten=_unwritten(recorded, settings),
         retried=retried_trials,
     )
+
+
+def _budget(plan: SweepPlan) -> str:
+    """A search trial's budget in words (a seed group's: its seeds' together)."""
+    seeds = plan.settings.sweep.seeds_per_trial
+    if seeds == 1:
+        return plan.budget.describe()
+    return f"{plan.search_budget.describe()} ({seeds} seeds of {plan.budget.describe()})"
 
 
 def _unwritten(recorded: Recorded, settings: Any) -> str | None:

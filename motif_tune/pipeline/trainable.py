@@ -9,21 +9,21 @@ meaningful parameters instead of RLlib's 300 keys, and no RLlib-internal names
 (``_train_batch_size_per_learner``) leak into results.
 
 Each result carries the trial's score under ``objective``
-(:class:`motif_tune.search.trial.Scorer`).
+(:class:`motif_tune.search.trial.Scorer`) and what it cost so far
+(:mod:`motif_tune.search.cost`). A search trial of a seed group
+(``sweep.seeds_per_trial``) is a :class:`motif_tune.pipeline.seed_group` trial.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from motif_tune.config import Settings
-from motif_tune.config.schema import TaskMetric
-from motif_tune.envs.faults import ENV_FAULTS
-from motif_tune.results import OBJECTIVE, is_number, nested_get
-from motif_tune.rllib.algorithm import RLLIB_METADATA
+from motif_tune.pipeline.reporting import Reporter
+from motif_tune.results import OBJECTIVE
+from motif_tune.rllib.algorithm import RLLIB_METADATA, trial_request
 from motif_tune.rllib.builder import algorithm_class, build_algorithm_config
 from motif_tune.search.budget import Budget
 from motif_tune.search.params import searched_values
@@ -32,9 +32,14 @@ from motif_tune.search.trial import Scorer, trial_config
 log = logging.getLogger(__name__)
 
 
-def make_trainable(base: Settings, budget: Budget) -> type:
+def make_trainable(base: Settings, budget: Budget, seeds: int = 1) -> type:
     """A subclass of the configured RLlib Algorithm that builds its config from ``base``
-    and stops being scored at ``budget``."""
+    and stops being scored at ``budget`` (per seed); with ``seeds`` > 1 a trial that
+    trains that many seeds of its configuration (a seed group)."""
+    if seeds > 1:
+        from motif_tune.pipeline.seed_group import make_seed_group
+
+        return make_seed_group(base, budget, seeds)
     algo_cls = algorithm_class(base.algo.name)
 
     class MotifTrial(algo_cls):  # type: ignore[misc, valid-type]
@@ -44,12 +49,12 @@ def make_trainable(base: Settings, budget: Budget) -> type:
                 algo_config = trial_config(base, searched_values(config))
             except Exception:  # the trial itself reports the error, not Tune's controller
                 algo_config = build_algorithm_config(base)
-            return algo_cls.default_resource_request(algo_config.to_dict())
+            return trial_request(algo_cls, algo_config)
 
         def __init__(self, config: Any = None, **kwargs: Any) -> None:
             self._searched = searched_values(config)
             self._scorer = Scorer(base.sweep.metric, base.sweep.objective, budget)
-            self._metrics_seen = not base.env.metrics
+            self._report = Reporter(base)
             super().__init__(config=trial_config(base, self._searched), **kwargs)
 
         def train(self) -> dict:
@@ -59,13 +64,11 @@ def make_trainable(base: Settings, budget: Budget) -> type:
             dropped, so an ``evaluation/`` key always means an evaluation of this
             iteration. Evaluation time is not counted in ``time_total_s``.
             """
-            result = super().train()
-            if not self._metrics_seen:
-                self._metrics_seen = check_declared_metrics(base.env.metrics, result)
-            _log_env_faults(result)
-            result.pop("evaluation", None)
-            result["node_id"] = _node_id()  # which node of the cluster ran this trial
+            result = self._report.checked(super().train())
             result[OBJECTIVE] = self._scorer.score(result, self.evaluate)
+            result.update(
+                self._report.cost(result, self.trial_resources, type(self), self._searched)
+            )
             return result
 
         def restore(self, checkpoint_path: Any) -> None:
@@ -86,27 +89,6 @@ def make_trainable(base: Settings, budget: Budget) -> type:
     return MotifTrial
 
 
-class DeclaredMetricMissing(RuntimeError):
-    """An env's declared metric is not in its results: its callback does not report it."""
-
-
-def check_declared_metrics(declared: Sequence[TaskMetric], result: Mapping[str, Any]) -> bool:
-    """True once a result with finished episodes holds every declared metric; raises when
-    such a result lacks one (False: no episode finished yet, nothing to tell)."""
-    runners = result.get("env_runners") or {}
-    if "episode_return_mean" not in runners:
-        return False
-    missing = [m.name for m in declared if m.name not in runners]
-    if missing:
-        reported = ", ".join(sorted(k for k in runners if not k.startswith("num_"))[:20])
-        raise DeclaredMetricMissing(
-            f"env.metrics declares {', '.join(missing)}, which the env runners' first result "
-            f"lacks; they reported {reported}: check that the env's callbacks log "
-            f"{', '.join(missing)} on the metrics_logger."
-        )
-    return True
-
-
 def _existing_checkpoint(saved: Any) -> Any:
     """``saved`` (a Tune training result), or the newest complete checkpoint beside it
     when its own folder is gone from local storage."""
@@ -124,20 +106,3 @@ def _existing_checkpoint(saved: Any) -> Any:
     from ray.tune import Checkpoint
 
     return type(saved)(checkpoint=Checkpoint.from_directory(str(newest)), metrics=saved.metrics)
-
-
-def _log_env_faults(result: dict) -> None:
-    """One log line per iteration with faults the env absorbed (not one per fault)."""
-    faults = nested_get(result, f"env_runners/{ENV_FAULTS}")
-    if is_number(faults) and faults > 0:
-        log.info(
-            "Iteration %s: the env raised %d times; each cost its episode (env_faults).",
-            result.get("training_iteration"),
-            faults,
-        )
-
-
-def _node_id() -> str:
-    import ray
-
-    return ray.get_runtime_context().get_node_id()

@@ -20,6 +20,7 @@ from motif_tune.pipeline.console import SweepConsole
 from motif_tune.pipeline.plan import SweepPlan
 from motif_tune.pipeline.trainable import make_trainable
 from motif_tune.results import OBJECTIVE
+from motif_tune.search.budget import Budget
 from motif_tune.search.schedulers import make_scheduler
 from motif_tune.search.searcher import make_searcher
 
@@ -36,7 +37,8 @@ def search_tuner(plan: SweepPlan, sweep_run: SweepRun) -> tune.Tuner:
     from ray import tune
 
     settings = plan.settings
-    trainable = make_trainable(settings, plan.budget)
+    trainable = make_trainable(settings, plan.budget, settings.sweep.seeds_per_trial)
+    budget = plan.search_budget
     if plan.resuming:
         _quiet_tune(settings)
         return tune.Tuner.restore(
@@ -50,12 +52,12 @@ def search_tuner(plan: SweepPlan, sweep_run: SweepRun) -> tune.Tuner:
     searcher = make_searcher(settings, plan.search, sweep_run.run_id)
     tune_config = tune.TuneConfig(
         search_alg=searcher,
-        scheduler=make_scheduler(plan.budget),
+        scheduler=make_scheduler(budget),
         num_samples=settings.sweep.num_samples,
         max_concurrent_trials=plan.concurrency,
     )
-    callbacks = sweep_callbacks(plan, sweep_run, "trial", settings.sweep.num_samples)
-    return make_tuner(plan, settings.run_name, trainable, tune_config, callbacks)
+    callbacks = sweep_callbacks(plan, sweep_run, "trial", settings.sweep.num_samples, budget)
+    return make_tuner(plan, settings.run_name, trainable, tune_config, callbacks, budget)
 
 
 def verification_tuner(
@@ -84,9 +86,9 @@ def verification_tuner(
         ),
         num_samples=len(points),
     )
-    callbacks = sweep_callbacks(plan, sweep_run, "verify", len(points))
+    callbacks = sweep_callbacks(plan, sweep_run, "verify", len(points), plan.budget)
     name = Path(path).name
-    return make_tuner(plan, name, trainable, tune_config, callbacks, _keys_of(points))
+    return make_tuner(plan, name, trainable, tune_config, callbacks, plan.budget, _keys_of(points))
 
 
 def _keys_of(points: list[dict[str, Any]]) -> dict[str, Any]:
@@ -102,10 +104,11 @@ def make_tuner(
     trainable: type,
     tune_config: Any,
     callbacks: list[Any],
+    budget: Budget,
     param_space: dict[str, Any] | None = None,
 ) -> tune.Tuner:
     """A Tuner of ``trainable`` (the sweep's, or a stand-in that benchmarks the control
-    plane) as the sweep runs it: stop at the budget, checkpoints by objective."""
+    plane) as the sweep runs it: stop at ``budget``, checkpoints by objective."""
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
@@ -119,7 +122,7 @@ def make_tuner(
     run_config = tune.RunConfig(
         name=name,
         storage_path=settings.storage_path,
-        stop={**settings.stop, **plan.budget.stop_rule()},
+        stop={**settings.stop, **budget.stop_rule()},
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=sweep.checkpoint.num_to_keep,
             checkpoint_score_attribute=OBJECTIVE,
@@ -145,17 +148,19 @@ def _quiet_tune(settings: Settings) -> None:
         os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 
-def sweep_callbacks(plan: SweepPlan, sweep_run: SweepRun, role: str, planned: int) -> list[Any]:
+def sweep_callbacks(
+    plan: SweepPlan, sweep_run: SweepRun, role: str, planned: int, budget: Budget
+) -> list[Any]:
     """The Tune callbacks of the sweep's experiments (``role`` trial: the search; verify:
-    the verification): every trial recorded in MLflow, progress on the terminal (a live
-    table, not beside Ray's own in verbose mode)."""
+    the verification), each trial at ``budget``: every trial recorded in MLflow, progress
+    on the terminal (a live table, not beside Ray's own in verbose mode)."""
     from motif_tune.tracking.callback import MLflowTrialCallback
 
     live = None if plan.settings.logging.console == "normal" else False
     title = "search" if role == "trial" else "verification"
     return [
-        MLflowTrialCallback(sweep_run, plan.budget, role=role),
-        SweepConsole(title, planned, plan.budget, plan.mode, live=live),
+        MLflowTrialCallback(sweep_run, budget, role=role),
+        SweepConsole(title, planned, budget, plan.mode, live=live),
     ]
 
 

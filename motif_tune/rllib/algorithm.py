@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from motif_tune.results import is_number
 
@@ -24,3 +24,16 @@ def actor_needs(config: AlgorithmConfig) -> dict[str, float]:
         cpus += config.num_learners * (per_learner if is_number(per_learner) else 1.0)
         gpus += config.num_learners * float(config.num_gpus_per_learner)
     return {"CPU": cpus, "GPU": gpus}
+
+
+def trial_request(algo_cls: type, config: AlgorithmConfig, seeds: int = 1) -> Any:
+    """The Tune ``PlacementGroupFactory`` of a trial training ``seeds`` Algorithms of
+    ``config`` one after another in its own process: the first bundle (that process: the
+    local env runner and learner) once, every remote actor's bundle once per seed."""
+    request = algo_cls.default_resource_request(config.to_dict())
+    if seeds == 1:
+        return request
+    from ray.tune import PlacementGroupFactory
+
+    head, *actors = request.bundles
+    return PlacementGroupFactory([head, *actors * seeds], strategy=request.strategy)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from motif_tune.config import ParamSpec, Settings
 from motif_tune.errors import ConfigError
-from motif_tune.rllib.algorithm import actor_needs
+from motif_tune.rllib.algorithm import actor_needs, trial_request
 from motif_tune.rllib.builder import algorithm_class, build_algorithm_config
 from motif_tune.runtime.ray_session import local_cpus, ray_address
 from motif_tune.search.params import NUM_ENV_RUNNERS, WORKERS_PER_GPU, param_path, trial_settings
@@ -46,7 +46,8 @@ def needs_of(settings: Settings, values: Mapping[str, Any] | None = None) -> Tri
     """What one trial with these searched ``values`` asks Ray for: the sum (and the
     largest) of the bundles of its Tune ``PlacementGroupFactory``."""
     config = build_algorithm_config(trial_settings(settings, dict(values or {})))
-    request = algorithm_class(settings.algo.name).default_resource_request(config.to_dict())
+    algo_cls = algorithm_class(settings.algo.name)
+    request = trial_request(algo_cls, config, settings.sweep.seeds_per_trial)
     largest: dict[str, float] = {}
     for bundle in request.bundles:
         for name, amount in bundle.items():

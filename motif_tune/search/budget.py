@@ -62,6 +62,18 @@ class Budget:
     def stop_rule(self) -> dict[str, float]:
         return {self.result_key: self.amount}
 
+    def for_group(self, seeds: int) -> Budget:
+        """The budget of a trial that trains ``seeds`` seeds one after another: env steps
+        and seconds add up over its seeds (an iteration trains each seed once)."""
+        if seeds == 1 or self.unit == "iterations":
+            return self
+        return Budget(
+            self.unit,
+            self.amount * seeds,
+            tuple(m * seeds for m in self.milestones),
+            self.reduction_factor,
+        )
+
 
 def trial_budget(settings: Settings) -> Budget:
     """The sweep's budget per trial and, for ASHA, its rungs in the same unit."""

@@ -19,10 +19,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class SearchPlan:
-    budget: Budget
+    budget: Budget  # per seed: a verification trial's
+    search_budget: Budget  # per search trial: ``budget`` times its seeds (a seed group)
     space: SearchSpace
     baseline: dict[str, Any] | None  # the first trial: the composed config's own values
-    verify_seeds: tuple[int, ...]  # seeds no search trial used (those train with ``seed``)
+    verify_seeds: tuple[int, ...]  # seeds no search trial used (those train with ``seed``..)
     study_attrs: dict[str, Any]  # the question the study answers, and what lists it
     warm_trials: tuple[FrozenTrial, ...] = ()
     warm_lines: tuple[str, ...] = ()  # what each earlier sweep lent (the terminal says so)
@@ -40,9 +41,11 @@ def plan_search(settings: Settings, new_study: bool = True) -> SearchPlan:
         warm = warm_start(settings)
     budget = trial_budget(settings)
     baseline = baseline_values(settings)
-    seeds = tuple(settings.seed + 1 + i for i in range(settings.sweep.verify.seeds))
+    group = settings.sweep.seeds_per_trial  # search trials train seed, seed + 1, ...
+    seeds = tuple(settings.seed + group + i for i in range(settings.sweep.verify.seeds))
     return SearchPlan(
         budget=budget,
+        search_budget=budget.for_group(group),
         space=space,
         baseline=space.resolve(baseline) if baseline else None,
         verify_seeds=seeds,

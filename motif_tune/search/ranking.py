@@ -16,8 +16,25 @@ from typing import Any
 
 from motif_tune.results import OBJECTIVE, is_number
 from motif_tune.search.budget import Budget
+from motif_tune.search.cost import costs_of
 from motif_tune.search.params import SEED
 from motif_tune.text import fmt
+
+
+@dataclass(frozen=True)
+class RankingHeld:
+    """How far the search's ranking held on fresh seeds: whether its winner is the
+    verified champion, and Kendall's tau between the finalists' search scores and
+    verified means (None: fewer than two finalists, or all tied)."""
+
+    search_winner: str  # trial id
+    champion: str  # the champion's search trial id
+    tau: float | None
+    finalists: int
+
+    @property
+    def survived(self) -> bool:
+        return self.search_winner == self.champion
 
 
 @dataclass(frozen=True)
@@ -33,6 +50,7 @@ class TrialScore:
     baseline: bool = False
     seed: int | None = None  # verification trials train with a seed of their own
     wall_s: float = math.nan  # training time, evaluations not counted
+    cost: dict[str, float] = field(default_factory=dict)  # search.cost's figures
 
 
 def trial_scores(
@@ -58,6 +76,7 @@ def trial_scores(
                 baseline=baseline is not None and values == dict(baseline),
                 seed=config.get(SEED),
                 wall_s=float(metrics.get("time_total_s", math.nan)),
+                cost=costs_of(metrics),
             )
         )
     sign = -1 if mode == "max" else 1
@@ -85,6 +104,7 @@ class Finalist:
     scores: list[float] = field(default_factory=list)
     trial_ids: list[str] = field(default_factory=list)
     checkpoints: list[str | None] = field(default_factory=list)
+    costs: list[dict[str, float]] = field(default_factory=list)  # per seed
 
     @property
     def values(self) -> dict[str, Any]:
@@ -97,6 +117,12 @@ class Finalist:
     @property
     def std(self) -> float:
         return statistics.stdev(self.scores) if len(self.scores) > 1 else 0.0
+
+    def cost(self, key: str) -> float:
+        """A cost figure's mean over the seeds (NaN where none was measured)."""
+        values = [c.get(key, math.nan) for c in self.costs]
+        finite = [v for v in values if math.isfinite(v)]
+        return statistics.fmean(finite) if finite and len(finite) == len(values) else math.nan
 
     def best_seed(self, mode: str) -> int:
         """Index of the seed with the best score."""
@@ -134,20 +160,12 @@ def record_verification(finalists: list[Finalist], results: Any, budget: Budget,
         finalist.scores.append(score.objective)
         finalist.trial_ids.append(score.trial_id)
         finalist.checkpoints.append(score.checkpoint)
+        finalist.costs.append(score.cost)
     for finalist in finalists:  # seed order, whatever order the trials finished in
         order = sorted(range(len(finalist.seeds)), key=finalist.seeds.__getitem__)
-        for name in ("seeds", "scores", "trial_ids", "checkpoints"):
+        for name in ("seeds", "scores", "trial_ids", "checkpoints", "costs"):
             column = getattr(finalist, name)
             setattr(finalist, name, [column[i] for i in order])
-
-
-def champion_of(finalists: list[Finalist], mode: str) -> Finalist | None:
-    """The finalist with the best mean score over its seeds."""
-    scored = [f for f in finalists if f.scores]
-    if not scored:
-        return None
-    pick = max if mode == "max" else min
-    return pick(scored, key=lambda f: f.mean)
 
 
 def _key(values: Mapping[str, Any]) -> tuple:
@@ -156,12 +174,17 @@ def _key(values: Mapping[str, Any]) -> tuple:
 
 @dataclass
 class Selection:
-    """What a sweep found: its trials ranked, the verified finalists and the champion."""
+    """What a sweep found: its trials ranked, the verified finalists and the champion
+    (chosen by :func:`motif_tune.search.champion.select`, which says why)."""
 
     mode: str
     ranking: list[TrialScore] = field(default_factory=list)
     finalists: list[Finalist] = field(default_factory=list)
     champion: Finalist | None = None
+    reason: str = ""  # why the champion, when the rule is not simply the best mean
+    cost_key: str = ""  # the cost figure the rule and the front weigh
+    front: tuple[int, ...] = ()  # finalists' ranks on the quality-cost front
+    held: RankingHeld | None = None  # how far the search's ranking held on fresh seeds
 
     @property
     def best(self) -> TrialScore | None:

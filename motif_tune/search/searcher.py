@@ -9,6 +9,10 @@ Built on Optuna's public ask-and-tell interface and Tune's public ``Searcher``:
 - intermediate values are reported at ``step_key`` (the budget's own unit), so
   the study's rungs compare trials at equal cost, and a step a restored trial
   repeats is reported once;
+- a trial ASHA stopped before its budget is PRUNED, with its intermediate values
+  (TPE reads it at its last report, as it reads Optuna's own pruned trials); a
+  trial that spent its budget is COMPLETE with its score; both keep what they cost
+  (``cost/*`` user attributes);
 - a diverged trial (NaN) is FAIL, never left running;
 - an errored trial is left running in the study: a resumed sweep may run it again
   and tell its true end; ``close_study`` marks those still running FAIL once the
@@ -32,6 +36,7 @@ from ray.tune.search import Searcher
 
 from motif_tune.config import Settings
 from motif_tune.results import OBJECTIVE
+from motif_tune.search.cost import costs_of
 from motif_tune.search.plan import SearchPlan
 from motif_tune.search.study import (
     ATTR_APPLIED,
@@ -59,6 +64,7 @@ class StudySearcher(Searcher):
         storage_url: str,
         step_key: str,
         study_attrs: Mapping[str, Any],
+        budget: tuple[str, float] = ("training_iteration", math.inf),
         warm_trials: Sequence[FrozenTrial] = (),
         first: Mapping[str, Any] | None = None,
         metric: str = OBJECTIVE,
@@ -69,6 +75,7 @@ class StudySearcher(Searcher):
         self.study_name = study_name
         self.storage_url = storage_url
         self.step_key = step_key
+        self.budget = budget  # (result key, amount): a trial that stops short was pruned
         self.numbers: dict[str, int] = {}  # Tune trial id -> Optuna trial number
         self.storage_ids: dict[str, int] = {}  # Tune trial id -> the storage's trial id
         self.reported: dict[str, set[int]] = {}  # steps reported per Tune trial
@@ -140,10 +147,21 @@ class StudySearcher(Searcher):
         value = (result or {}).get(self.metric)
         if result and value is not None and math.isfinite(value):
             self.on_trial_result(trial_id, result)  # the last result comes here only
-            self._tell(trial_id, value, TrialState.COMPLETE)
+            self._keep_cost(trial_id, result)
+            key, amount = self.budget
+            if float(result.get(key) or 0) < amount:
+                self._tell(trial_id, None, TrialState.PRUNED)
+            else:
+                self._tell(trial_id, value, TrialState.COMPLETE)
         else:  # a diverged trial (Optuna refuses NaN) or no score at all
             self._tell(trial_id, None, TrialState.FAIL)
         self.completed.add(trial_id)
+
+    def _keep_cost(self, trial_id: str, result: Mapping[str, Any]) -> None:
+        storage = open_storage(self.storage_url)
+        for key, value in costs_of(result).items():
+            if math.isfinite(value):
+                storage.set_trial_user_attr(self.storage_ids[trial_id], key, value)
 
     def _tell(self, trial_id: str, value: float | None, state: Any) -> None:
         self.study.tell(self.numbers[trial_id], value, state=state, skip_if_finished=True)
@@ -197,7 +215,7 @@ def make_searcher(
             n_ei_candidates=sweep.n_ei_candidates,
             constant_liar=True,
         )
-    budget = plan.budget
+    budget = plan.search_budget
     attrs = dict(plan.study_attrs)
     if parent_run_id:
         attrs[ATTR_PARENT_RUN] = parent_run_id
@@ -209,6 +227,7 @@ def make_searcher(
         storage_url=settings.study_storage,
         step_key=budget.result_key if budget.unit == "env_steps" else "training_iteration",
         study_attrs=attrs,
+        budget=(budget.result_key, budget.amount if budget.early_stopping else math.inf),
         warm_trials=plan.warm_trials,
         first=plan.baseline,
     )

@@ -62,7 +62,8 @@ def study_attrs(settings: Settings) -> dict[str, Any]:
         **study_question(settings),
         "algo": settings.algo.name,
         "sweep": sweep.name,
-        "budget": sweep.budget.amount,
+        "budget": sweep.budget.amount,  # per seed
+        "seeds_per_trial": sweep.seeds_per_trial,  # a trial's steps are this times a seed's
         "space": sorted(sweep.space),
     }
     return attrs
@@ -179,6 +180,13 @@ def warm_start(settings: Settings) -> WarmStart:
             f"({len(finished) - len(fitting)} outside this sweep's space, "
             f"{len(fitting) - len(fresh)} already taken from their own sweep)."
         )
+        group = int(study.user_attrs.get("seeds_per_trial", 1))
+        if group != settings.sweep.seeds_per_trial:
+            notices.append(
+                f"sweep.warm_start: sweep '{name}' trained {group} seed(s) per trial, this one "
+                f"{settings.sweep.seeds_per_trial}: its scores are means over another number "
+                "of seeds, so TPE's head start may mislead."
+            )
         budget = study.user_attrs.get("budget")
         if budget is not None and float(budget) != float(settings.sweep.budget.amount):
             unit = settings.sweep.budget.unit.replace("_", " ")
@@ -218,8 +226,12 @@ def _check_same_space(name: str, theirs: Sequence[str] | None, ours: list[str]) 
 
 
 def _finished(trial: FrozenTrial) -> bool:
+    """Complete with a score, or pruned (stopped early by ASHA) after reporting one: TPE
+    reads a pruned trial at its last report, as it does Optuna's own pruned trials."""
     from optuna.trial import TrialState
 
+    if trial.state == TrialState.PRUNED:
+        return bool(trial.intermediate_values)
     return trial.state == TrialState.COMPLETE and math.isfinite(trial.value or math.nan)
 
 
@@ -255,6 +267,7 @@ def _imported(trial: FrozenTrial, source: str) -> FrozenTrial:
         value=trial.value,
         intermediate_values=trial.intermediate_values,
         user_attrs={**trial.user_attrs, ATTR_WARM_FROM: origin},
+        state=trial.state,  # complete, or pruned (read at its last report)
     )
 
 

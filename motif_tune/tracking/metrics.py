@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from motif_tune.config import Settings
-from motif_tune.results import OBJECTIVE, flatten, is_number
+from motif_tune.results import OBJECTIVE, SEEDS_MEAN, SEEDS_SE, flatten, is_number
+from motif_tune.search.cost import COST_KEYS
 
 ENV_STEPS = "num_env_steps_sampled_lifetime"
 ENV_STEPS_PER_S = "env_steps_per_s"
@@ -35,6 +36,9 @@ CURATED_KEYS = (
     f"{_LEARNER}entropy",
     f"{_LEARNER}mean_kl_loss",
     "env_runners/env_faults",  # exceptions the env raised this iteration (each cost an episode)
+    *COST_KEYS,  # what the trial cost so far (search.cost)
+    SEEDS_MEAN,  # a seed group's mean score and its standard error
+    SEEDS_SE,
 )
 
 

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from motif_tune.results import OBJECTIVE
 from motif_tune.search.budget import Budget
+from motif_tune.search.cost import COST_KEYS, costs_of
 from motif_tune.search.params import SEED
-from motif_tune.search.ranking import Finalist, Selection, describe_finalist
+from motif_tune.search.ranking import Selection, describe_finalist
 from motif_tune.search.standing import standing_of
 from motif_tune.text import fmt
 from motif_tune.tracking.outage import GaveUp
@@ -77,7 +78,14 @@ def _record(
     if champion is not None:
         metrics["champion/objective_mean"] = champion.mean
         metrics["champion/objective_std"] = champion.std
-        _log_finalists(sweep_run, selection.finalists)
+        metrics |= {f"champion/{key}": champion.cost(key) for key in COST_KEYS}
+        _log_finalists(sweep_run, selection)
+    held = selection.held
+    if held is not None:
+        metrics["ranking/search_winner_survived"] = float(held.survived)
+        if held.tau is not None:
+            metrics["ranking/kendall_tau"] = held.tau
+    metrics = {k: v for k, v in metrics.items() if math.isfinite(v)}
     log_metrics(sweep_run.client, sweep_run.run_id, metrics, 0)
     top = selection.checkpoints_to_upload(settings.sweep.checkpoint.log_top_k)
     for rank, (trial_id, path, value) in enumerate(top, start=1):
@@ -99,8 +107,11 @@ def _record(
     return registered
 
 
-def finalist_rows(finalists: list[Finalist]) -> list[dict[str, Any]]:
-    """One row per finalist: its values, search score, per-seed scores, mean and spread."""
+def finalist_rows(selection: Selection) -> list[dict[str, Any]]:
+    """One row per finalist: its values, search score, per-seed scores, mean and spread,
+    its cost (means over its seeds), whether it is on the quality-cost front and the
+    champion."""
+    champion = selection.champion
     return [
         {
             "rank": f.rank,
@@ -113,23 +124,31 @@ def finalist_rows(finalists: list[Finalist]) -> list[dict[str, Any]]:
             "seeds": f.seeds,
             "scores": f.scores,
             "verify_trial_ids": f.trial_ids,
+            **{key: f.cost(key) for key in COST_KEYS},
+            "on_front": f.rank in selection.front,
+            "champion": champion is not None and f.rank == champion.rank,
         }
-        for f in finalists
+        for f in selection.finalists
     ]
 
 
-def _log_finalists(sweep_run: SweepRun, finalists: list[Finalist]) -> None:
-    """The finalists' per-seed scores as a table and a plot (``verification/``)."""
+def _log_finalists(sweep_run: SweepRun, selection: Selection) -> None:
+    """The finalists' per-seed scores and costs as a table, their scores and their
+    quality against cost as plots (``verification/``)."""
     import pandas as pd
 
-    from motif_tune.tracking.plots import finalists_plot
+    from motif_tune.tracking.plots import finalists_plot, quality_cost_plot
 
-    rows = finalist_rows(finalists)
+    rows = finalist_rows(selection)
+    metric = sweep_run.settings.sweep.metric
     with tempfile.TemporaryDirectory() as folder:
         table = Path(folder) / "finalists.csv"
         pd.DataFrame(rows).to_csv(table, index=False)
-        plot = finalists_plot(rows, Path(folder) / "finalists.png", sweep_run.settings.sweep.metric)
-        sweep_run.log_files("verification", [table, plot])
+        plot = finalists_plot(rows, Path(folder) / "finalists.png", metric)
+        front = quality_cost_plot(
+            rows, Path(folder) / "quality_cost.png", metric, selection.cost_key
+        )
+        sweep_run.log_files("verification", [table, plot, front])
 
 
 def _log_plots(sweep_run: SweepRun, trials: pd.DataFrame) -> None:
@@ -169,6 +188,7 @@ def trials_frame(results: Any, budget: Budget, sweep_run: SweepRun) -> pd.DataFr
                 OBJECTIVE: metrics.get(OBJECTIVE, math.nan),
                 budget.unit: spent,
                 "wall_s": round(float(metrics.get("time_total_s", math.nan)), 1),
+                **{key: round(value, 2) for key, value in costs_of(metrics).items()},
             }
         )
     return pd.DataFrame(rows).sort_values("trial", kind="stable").reset_index(drop=True)

@@ -326,6 +326,36 @@ def _parallel_plot(study: optuna.Study, metric_name: str) -> Any:
     return plot_parallel_coordinate(study, target_name=OBJECTIVE)
 
 
+def quality_cost_plot(rows: list[dict[str, Any]], path: Path, metric: str, cost: str) -> Path:
+    """Each finalist's verified mean (with its spread) against its cost, the quality-cost
+    front joined and the champion marked."""
+    import matplotlib.pyplot as plt
+
+    with _offscreen():
+        figure, ax = plt.subplots(figsize=(7, 4.2))
+        priced = [r for r in rows if math.isfinite(r.get(cost, math.nan))]
+        for row in priced:
+            color = "tab:red" if row["champion"] else "tab:blue"
+            ax.errorbar(row[cost], row["mean"], yerr=row["std"], fmt="o", color=color, capsize=4)
+            ax.annotate(
+                row["label"],
+                (row[cost], row["mean"]),
+                fontsize=7,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
+        front = sorted((r[cost], r["mean"]) for r in priced if r["on_front"])
+        if len(front) > 1:
+            ax.plot(*zip(*front, strict=True), "--", color="tab:gray", label="front")
+            ax.legend(loc="lower right")
+        ax.set_xlabel(cost)
+        ax.set_ylabel(f"{metric} (verified mean)")
+        ax.set_title("Finalists: quality against cost (champion in red)")
+        figure.savefig(path, dpi=100, bbox_inches="tight")
+        _close(figure)
+    return path
+
+
 def finalists_plot(rows: list[dict[str, Any]], path: Path, metric: str) -> Path:
     """Each finalist's verified scores (one dot per seed, mean and spread) beside the score
     it reached in the search."""
