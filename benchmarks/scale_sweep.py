@@ -91,15 +91,7 @@ def searcher_for(plan: Any, parent_run_id: str | None) -> Any:
     """The project's searcher for ``plan`` (``make_searcher``)."""
     from motif_tune.search.searcher import make_searcher
 
-    attrs = {**plan.search.study_attrs, "mlflow_parent_run_id": parent_run_id}
-    return make_searcher(
-        plan.settings,
-        plan.search.space,
-        plan.budget,
-        attrs,
-        plan.search.warm_trials,
-        plan.search.baseline,
-    )
+    return make_searcher(plan.settings, plan.search, parent_run_id)
 
 
 @contextlib.contextmanager

@@ -1,9 +1,16 @@
-"""Shared helpers: compose configs the way the CLI does, in an isolated runs folder."""
+"""Shared helpers: compose configs the way the CLI does, in an isolated runs folder; one
+real sweep that many end-to-end tests read; an empty MLflow store to start from."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import sqlite3
+import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,6 +23,8 @@ from motif_tune.pipeline.plan import plan_sweep
 from motif_tune.rllib.checks import check_settings
 
 CHECKOUT = Path(__file__).resolve().parents[1]
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def cli(*args: str) -> list[str]:
@@ -53,17 +62,164 @@ def settings_for(overrides: Sequence[str] = (), command: str = "sweep") -> Setti
     return settings
 
 
+def clean_environ() -> dict[str, str]:
+    """This process's environment without the variables that point motif-tune elsewhere
+    (MOTIF_*, MLFLOW_*, RAY_ADDRESS), and with this checkout first on PYTHONPATH, so a
+    subprocess started in another folder runs the code under test."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MOTIF_", "MLFLOW_")) and k != "RAY_ADDRESS"
+    }
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
 @pytest.fixture(autouse=True)
 def isolated_runs(tmp_path, monkeypatch):
     """Every test writes under its own folder, never into the checkout or $HOME."""
     monkeypatch.setenv("MOTIF_TUNE_HOME", str(tmp_path / "runs"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    for key in [
-        k for k in __import__("os").environ if k.startswith("MOTIF_") and k != "MOTIF_TUNE_HOME"
-    ]:
+    for key in [k for k in os.environ if k.startswith("MOTIF_") and k != "MOTIF_TUNE_HOME"]:
         monkeypatch.delenv(key, raising=False)
     # The checkout is the project (its conf/ and sweeps/ are the shipped ones); a test
     # that points the CLI at a project of its own gets this back afterwards.
     monkeypatch.setenv(PROJECT_VAR, str(CHECKOUT))
     return tmp_path / "runs"
+
+
+# --------------------------------------------------------------------- an existing store
+
+
+@pytest.fixture(scope="session")
+def empty_store_file(tmp_path_factory) -> Path:
+    """An MLflow SQLite store created and migrated once per session, with no runs in it
+    (creating one costs seconds; tests that only need *a* store copy this file)."""
+    from motif_tune.tracking.client import open_store
+
+    path = tmp_path_factory.mktemp("empty_store") / "mlflow.db"
+    open_store(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def existing_store(empty_store_file, isolated_runs) -> Path:
+    """``isolated_runs`` holding an (empty) MLflow store already, as after a first run."""
+    isolated_runs.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(empty_store_file, isolated_runs / "mlflow.db")
+    return isolated_runs
+
+
+# --------------------------------------------------------------------- the shared sweep
+
+# The sweep many end-to-end tests read: the smoke sweep (FIFO, 512 env steps a trial)
+# with three trials (the baseline at batch 1024 and two smaller batches), then the best
+# and the baseline verified on two fresh seeds and the champion registered.
+SHARED_RUN = "shared"
+SHARED_SWEEP = (
+    "sweep=smoke",
+    "sweep.num_samples=3",
+    "sweep.verify.top_k=1",
+    "sweep.verify.seeds=2",
+    f"run_name={SHARED_RUN}",
+)
+
+
+@dataclass(frozen=True)
+class SharedSweep:
+    """One finished sweep, run through the real command line and a pipe.
+
+    Tests read it and never write into its folder: a test that writes works on a
+    copy (:meth:`copy_to`).
+    """
+
+    root: Path  # the session folder
+    runs: Path  # MOTIF_TUNE_HOME of the sweep
+    proc: subprocess.CompletedProcess
+    run_name: str = SHARED_RUN
+
+    @property
+    def uri(self) -> str:
+        return f"sqlite:///{self.runs}/mlflow.db"
+
+    @property
+    def study_storage(self) -> str:
+        return f"sqlite:///{self.runs}/optuna.db"
+
+    @property
+    def output(self) -> str:
+        """What the sweep printed: stdout, then stderr."""
+        return self.proc.stdout + self.proc.stderr
+
+    @property
+    def log_file(self) -> Path:
+        return self.runs / "hydra" / self.run_name / "motif_tune.log"
+
+    def client(self):
+        from motif_tune.tracking.client import open_store
+
+        return open_store(self.uri)
+
+    def runs_by_role(self, role: str) -> list:
+        return runs_by_role(self.runs, role)
+
+    def copy_to(self, runs: Path) -> Path:
+        """A copy of the sweep's runs folder at ``runs``, for a test that writes (a next
+        sweep, an ``evaluate``, MLflow serving a registered model): the copied MLflow
+        store names the copied artifacts, so nothing reaches the shared folder."""
+        shutil.copytree(self.runs, runs, ignore=shutil.ignore_patterns("*.lock", "ray_sessions"))
+        relocate_store(runs / "mlflow.db", self.runs, runs)
+        return runs
+
+
+def relocate_store(store: Path, old: Path, new: Path) -> None:
+    """Point every path under ``old`` recorded in the SQLite MLflow ``store`` (artifact
+    locations of the experiment, runs, models) at the same path under ``new``."""
+    with closing(sqlite3.connect(store)) as db, db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            for column in db.execute(f"PRAGMA table_info('{table}')").fetchall():
+                if column[2].upper().startswith(("VARCHAR", "TEXT")):
+                    db.execute(
+                        f'UPDATE "{table}" SET "{column[1]}" = replace("{column[1]}", ?, ?) '
+                        f'WHERE "{column[1]}" LIKE ?',
+                        (str(old), str(new), f"%{old}%"),
+                    )
+
+
+@pytest.fixture(scope="session")
+def shared_sweep(tmp_path_factory) -> Iterator[SharedSweep]:
+    """The smoke sweep with verification (``SHARED_SWEEP``), run once per session exactly
+    as a user runs it: ``python -m motif_tune sweep …`` through a pipe, with only
+    MOTIF_TUNE_HOME set among the variables motif-tune reads. At the end of the session
+    its folder must hold what the sweep left, unchanged by the tests that read it."""
+    root = tmp_path_factory.mktemp("shared_sweep")
+    # The sweep runs in a folder of its own, not the parent of runs/ (where it would
+    # name `make ui` rather than the `mlflow ui` command for its store).
+    runs, cwd = root / "runs", root / "cwd"
+    cwd.mkdir()
+    env = clean_environ() | {"MOTIF_TUNE_HOME": str(runs)}
+    proc = subprocess.run(
+        cli("sweep", *SHARED_SWEEP),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+        cwd=cwd,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    left = _fingerprint(runs)
+    yield SharedSweep(root=root, runs=runs, proc=proc)
+    changed = sorted(set(left.items()) ^ set(_fingerprint(runs).items()))
+    assert not changed, f"tests wrote into the shared sweep's folder: {changed[:10]}"
+
+
+def _fingerprint(folder: Path) -> dict[str, tuple[int, int]]:
+    """Size and modification time of every file under ``folder`` (lock files aside: an
+    opener of the store takes its lock)."""
+    return {
+        str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in folder.rglob("*")
+        if path.is_file() and path.suffix != ".lock"
+    }

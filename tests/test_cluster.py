@@ -1,15 +1,23 @@
-"""A two-node Ray cluster on this machine: the same sweep command, trials on both nodes."""
+"""A two-node Ray cluster on this machine: the same sweep command, trials on both nodes.
+
+One cluster serves the module, started as Ray's token-auth docs show: the token
+generated into ~/.ray/auth_token, `RAY_AUTH_MODE=token` on the nodes, `ray start
+--head`, then `ray start --address=…`. Drivers reach it either the plain way (the same
+home folder, no RAY_AUTH_* variables) or with the token in RAY_AUTH_TOKEN and a home
+folder without this cluster's. The test that kills the worker node runs last; a test after it
+would get a new worker.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -33,64 +41,97 @@ def _start_node(args: list[str], env: dict) -> subprocess.Popen:
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        start_new_session=True,  # the node's processes (raylet, workers…) in one group
     )
 
 
-@pytest.fixture
-def two_node_cluster(tmp_path):
-    """A head and a worker node with a token exported to both and to the driver."""
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
-    yield from _cluster(env)
+def _stop_node(node: subprocess.Popen) -> None:
+    """The node and every process it started, at once (`ray start --block` takes 30 s
+    to stop on SIGTERM)."""
+    if node.poll() is None:
+        os.killpg(node.pid, signal.SIGKILL)
+    node.wait(timeout=30)
 
 
-@pytest.fixture
-def plain_cluster(tmp_path):
-    """A head and a worker started as Ray's token-auth docs show: `RAY_AUTH_MODE=token`
-    on the nodes, the token generated into ~/.ray/auth_token, `ray start --head`, then
-    `ray start --address=…`. The driver's environment is the plain one (no RAY_AUTH_*),
-    with the same home folder."""
-    home = tmp_path / "home"
+@dataclass
+class Cluster:
+    """A head and a worker node of 2 CPUs each on 127.0.0.1."""
+
+    port: int
+    nodes_env: dict[str, str]  # the nodes' environment: the token file, RAY_AUTH_MODE=token
+    plain: dict[str, str]  # a driver's: the same home folder, no RAY_AUTH_* variables
+    token: str
+    head: subprocess.Popen | None = None
+    worker: subprocess.Popen | None = None
+    lost: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def with_token(self) -> dict[str, str]:
+        """A driver's environment with the token in RAY_AUTH_TOKEN (this process's home
+        folder, with no token file of this cluster)."""
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+        return environ | {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": self.token}
+
+    def start(self) -> None:
+        self.head = _start_node(
+            ["--head", f"--port={self.port}", "--node-ip-address=127.0.0.1"]
+            + ["--include-dashboard=false"],
+            self.nodes_env,
+        )
+        _wait_for_port(self.port)
+        self.start_worker()
+
+    def start_worker(self) -> None:
+        self.worker = _start_node(
+            [f"--address={self.address}", "--node-ip-address=127.0.0.1"], self.nodes_env
+        )
+        _wait_for_nodes(self.address, self.nodes_env, 2)
+
+    def kill_worker(self) -> None:
+        """The worker node and everything on it, as when its machine dies."""
+        assert self.worker is not None
+        os.killpg(self.worker.pid, signal.SIGKILL)
+        self.worker.wait(timeout=30)
+        self.lost.append(self.worker)
+        self.worker = None
+
+    def stop(self) -> None:
+        for node in [self.worker, self.head, *self.lost]:
+            if node is not None:
+                _stop_node(node)
+        _forget_cluster_file(self.port)
+
+
+@pytest.fixture(scope="module")
+def module_cluster(tmp_path_factory):
+    home = tmp_path_factory.mktemp("cluster") / "home"
     home.mkdir()
     plain = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
     plain["HOME"] = str(home)
-    nodes = {**plain, "RAY_AUTH_MODE": "token"}
+    nodes_env = {**plain, "RAY_AUTH_MODE": "token"}
     subprocess.run(
-        [RAY, "get-auth-token", "--generate"], env=nodes, check=True, capture_output=True
+        [RAY, "get-auth-token", "--generate"], env=nodes_env, check=True, capture_output=True
     )
-    assert (home / ".ray" / "auth_token").is_file()
-    for address, _ in _cluster(nodes):
-        yield address, plain
-
-
-def _cluster(env: dict, workers: list | None = None):
-    """A head and a worker node, each a `ray start` of its own; torn down after.
-    The worker's process goes into ``workers`` for tests that kill it."""
-    port = _free_port()
-    head = _start_node(
-        ["--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--include-dashboard=false"],
-        env,
-    )
-    nodes = [head]
+    token_file = home / ".ray" / "auth_token"
+    assert token_file.is_file()
+    cluster = Cluster(_free_port(), nodes_env, plain, token_file.read_text().strip())
     try:
-        _wait_for_port(port)
-        nodes.append(
-            _start_node([f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1"], env)
-        )
-        if workers is not None:
-            workers.append(nodes[-1])
-        _wait_for_nodes(f"127.0.0.1:{port}", env, 2)
-        yield f"127.0.0.1:{port}", env
+        cluster.start()
+        yield cluster
     finally:
-        for node in reversed(nodes):
-            if node.poll() is None:
-                os.killpg(node.pid, signal.SIGTERM)
-        for node in nodes:
-            try:
-                node.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(node.pid, signal.SIGKILL)
-        _forget_cluster_file(port)
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster(module_cluster) -> Cluster:
+    """The module's cluster with both nodes up (a worker lost in an earlier test is
+    replaced)."""
+    if module_cluster.worker is None:
+        module_cluster.start_worker()
+    return module_cluster
 
 
 def _forget_cluster_file(port: int) -> None:
@@ -132,36 +173,16 @@ def _wait_for_nodes(address: str, env: dict, count: int, timeout: float = 90) ->
     pytest.fail(f"the cluster did not reach {count} nodes")
 
 
-def test_a_smoke_sweep_runs_trials_on_both_nodes(two_node_cluster, isolated_runs):
-    address, env = two_node_cluster
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "motif_tune",
-            "sweep",
-            "scaling=cluster",
-            f"scaling.ray.address={address}",
-            "sweep=smoke",
-            "run_name=cluster-smoke",
-            "scaling.env_runners.num_env_runners=1",
-            "scaling.env_runners.num_envs_per_env_runner=1",
-        ],
-        env={**env, "MOTIF_TUNE_HOME": str(isolated_runs)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "2 at a time" in proc.stdout  # read from the cluster: 4 CPUs, 2 per trial
+def _nodes_that_reported(experiment: Path) -> set[str]:
+    """The node ids in the results of an experiment's trials."""
     nodes = set()
-    for result_file in (isolated_runs / "ray_results" / "cluster-smoke").glob("*/result.json"):
-        lines = result_file.read_text().splitlines()
-        nodes |= {json.loads(line)["node_id"] for line in lines}
-    assert len(nodes) == 2, nodes
+    for result_file in experiment.glob("*/result.json"):
+        nodes |= {json.loads(line)["node_id"] for line in result_file.read_text().splitlines()}
+    return nodes
 
 
 def test_an_address_where_no_cluster_answers_fails_fast(isolated_runs):
+    """A head address where nothing listens: exit status 2 in seconds, no store made."""
     started = time.time()
     proc = subprocess.run(
         [
@@ -183,33 +204,17 @@ def test_an_address_where_no_cluster_answers_fails_fast(isolated_runs):
     assert not (isolated_runs / "mlflow.db").exists()
 
 
-def test_a_cluster_started_the_standard_way_is_joined_with_ray_address_alone(
-    plain_cluster, isolated_runs
-):
-    address, env = plain_cluster
-    proc = subprocess.run(
-        [sys.executable, "-m", "motif_tune", "sweep", "sweep=smoke", "run_name=joined"],
-        env={**env, "RAY_ADDRESS": address, "MOTIF_TUNE_HOME": str(isolated_runs)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Champion:" in proc.stdout
-    nodes = set()
-    for result_file in (isolated_runs / "ray_results" / "joined").glob("*/result.json"):
-        nodes |= {json.loads(line)["node_id"] for line in result_file.read_text().splitlines()}
-    assert nodes  # trials ran on the cluster's nodes
-
-
-def test_a_wrong_token_is_told_apart_from_an_unreachable_head_in_seconds(
-    plain_cluster, isolated_runs
-):
-    address, env = plain_cluster
+def test_a_wrong_token_is_told_apart_from_an_unreachable_head_in_seconds(cluster, isolated_runs):
+    """A token the cluster refuses: one sentence saying so (and how to give the right one),
+    without the token, in seconds, with no store made."""
     started = time.time()
     proc = subprocess.run(
         [sys.executable, "-m", "motif_tune", "sweep", "sweep=smoke"],
-        env={**env, "RAY_ADDRESS": address, "RAY_AUTH_TOKEN": "not-the-clusters-token"},
+        env={
+            **cluster.plain,
+            "RAY_ADDRESS": cluster.address,
+            "RAY_AUTH_TOKEN": "not-the-clusters-token",
+        },
         capture_output=True,
         text=True,
         timeout=120,
@@ -223,33 +228,55 @@ def test_a_wrong_token_is_told_apart_from_an_unreachable_head_in_seconds(
     assert not (isolated_runs / "mlflow.db").exists()
 
 
-@pytest.fixture
-def cluster_and_worker(tmp_path):
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
-    workers: list = []
-    for address, _ in _cluster(env, workers):
-        yield address, env, workers[0]
+def test_a_cluster_started_the_standard_way_is_joined_with_ray_address_alone(
+    cluster, isolated_runs
+):
+    """RAY_ADDRESS alone (the token found in ~/.ray, the default scaling profile): the
+    sweep runs its trial on the cluster's nodes and names a champion."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "motif_tune", "sweep", "sweep=smoke", "run_name=joined"]
+        + ["sweep.num_samples=1"],
+        env={
+            **cluster.plain,
+            "RAY_ADDRESS": cluster.address,
+            "MOTIF_TUNE_HOME": str(isolated_runs),
+        },
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Champion:" in proc.stdout
+    assert _nodes_that_reported(isolated_runs / "ray_results" / "joined")  # on the cluster
 
 
-def test_a_node_lost_mid_sweep_costs_retries_not_trials(cluster_and_worker, isolated_runs):
-    """Trials on a worker node that dies restart from their checkpoints on the head."""
-    address, env, worker = cluster_and_worker
+# Two trials of a remote env runner each (2 CPUs: one trial per node), of quick
+# iterations (small batches, one pass over each), checkpointed every two iterations.
+NODE_LOST = [
+    "sweep=smoke",
+    "run_name=node-lost",
+    "scaling.env_runners.num_env_runners=1",
+    "scaling.env_runners.num_envs_per_env_runner=1",
+    "algo.training.train_batch_size_per_learner=128",
+    "algo.training.minibatch_size=64",
+    "algo.training.num_epochs=1",
+    "sweep.budget.iterations=10",
+    "sweep.checkpoint.frequency=2",
+    "sweep.max_failures=3",
+]
+
+
+def test_a_cluster_sweep_runs_trials_on_both_nodes_and_a_lost_node_costs_retries_not_trials(
+    cluster, isolated_runs
+):
+    """`scaling=cluster` with the address and the token in RAY_AUTH_TOKEN: concurrency is
+    read from the cluster (4 CPUs, 2 a trial), and the trials run on both nodes. The
+    worker node dies once both trials have checkpointed: its trial restarts from its
+    checkpoint on the head, and both finish."""
+    env = cluster.with_token()
     sweep = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "motif_tune",
-            "sweep",
-            "scaling=cluster",
-            f"scaling.ray.address={address}",
-            "scaling.env_runners.num_env_runners=0",
-            "sweep=smoke",
-            "run_name=node-lost",
-            "sweep.num_samples=4",
-            "sweep.budget.iterations=120",
-            "sweep.checkpoint.frequency=5",
-            "sweep.max_failures=3",
-        ],
+        [sys.executable, "-m", "motif_tune", "sweep", "scaling=cluster"]
+        + [f"scaling.ray.address={cluster.address}", *NODE_LOST],
         env={**env, "MOTIF_TUNE_HOME": str(isolated_runs)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -257,20 +284,23 @@ def test_a_node_lost_mid_sweep_costs_retries_not_trials(cluster_and_worker, isol
     )
     experiment = isolated_runs / "ray_results" / "node-lost"
     deadline = time.time() + 300
-    while time.time() < deadline:  # all four trials running, two of them on the worker
+    while time.time() < deadline:  # both trials running, one of them on the worker
         checkpoints = list(experiment.glob("trial_*/checkpoint_*"))
-        if len({c.parent for c in checkpoints}) == 4:
+        if len({c.parent for c in checkpoints}) == 2:
             break
         assert sweep.poll() is None, sweep.communicate()[1][-3000:]
-        time.sleep(0.5)
+        time.sleep(0.25)
     else:
-        pytest.fail("the four trials did not all checkpoint in time")
-    os.killpg(worker.pid, signal.SIGKILL)  # the worker node and everything on it
-    out, err = sweep.communicate(timeout=900)
+        sweep.kill()
+        pytest.fail("the two trials did not both checkpoint in time")
+    cluster.kill_worker()
+    out, err = sweep.communicate(timeout=600)
     assert sweep.returncode == 0, err[-3000:]
+    assert "2 at a time" in out  # read from the cluster: 4 CPUs, 2 per trial
     assert "Restarted from their checkpoints after a failure:" in out, out
+    assert len(_nodes_that_reported(experiment)) == 2
     trials = runs_by_role(isolated_runs, "trial")
-    assert len(trials) == 4
+    assert len(trials) == 2
     assert all(t.info.status == "FINISHED" for t in trials), [t.info.status for t in trials]
     assert all(t.data.tags["motif_tune.trial_status"] == "finished" for t in trials)
     (parent,) = runs_by_role(isolated_runs, "sweep")

@@ -65,6 +65,8 @@ def test_an_env_that_always_fails_is_broken_not_flaky():
 
 @pytest.mark.slow
 def test_a_flaky_env_under_the_default_local_profile_finishes_every_trial(isolated_runs):
+    """With 5% of steps failing, each fault costs an episode, counted in env_faults and
+    logged once per iteration, and both trials spend their whole budget."""
     proc = subprocess.run(
         cli(
             "sweep",
@@ -94,6 +96,8 @@ def test_a_flaky_env_under_the_default_local_profile_finishes_every_trial(isolat
 
 @pytest.mark.slow
 def test_a_sweep_whose_every_trial_fails_exits_1_saying_why(isolated_runs):
+    """An env that fails every step is broken, not flaky: both trials fail, the sweep's
+    run is FAILED and the program exits 1 with one sentence saying why."""
     proc = subprocess.run(
         cli(
             "sweep",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import matplotlib
@@ -205,9 +206,11 @@ def _parent(client: MlflowClient, experiment_id: str, name: str, mode: str = "ma
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> dict:
+def store(tmp_path_factory, empty_store_file) -> dict:
     """A store with an old sweep and a newer one of three trials (one failed, one running)."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow')}/mlflow.db"
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    shutil.copyfile(empty_store_file, path)  # created and migrated already
+    uri = f"sqlite:///{path}"
     client = MlflowClient(tracking_uri=uri)
     experiment_id = client.create_experiment("motif_tune")
     old = _parent(client, experiment_id, "old-sweep")

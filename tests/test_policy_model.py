@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import settings_for
+from tests.conftest import clean_environ, settings_for
 
 pytestmark = pytest.mark.slow
 
@@ -24,39 +24,23 @@ MODEL = "smoke-PPO-motif"
 CHAMPION = f"models:/{MODEL}@champion"
 
 
-def clean_env(home: Path) -> dict[str, str]:
-    """This process's environment for a subprocess writing under ``home`` only."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MOTIF_", "MLFLOW_")) and k != "RAY_ADDRESS"
-    }
-    env["MOTIF_TUNE_HOME"] = str(home / "runs")
-    env["HOME"] = str(home / "home")  # RLlib may write under ~ when it loads a checkpoint
-    # `mlflow models serve` starts `uvicorn` from PATH: the one beside this interpreter.
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
-    return env
-
-
 @pytest.fixture(scope="module")
-def champion(tmp_path_factory) -> dict[str, str]:
-    """One smoke sweep (one trial) for the whole module: the env its subprocesses run in."""
+def champion(shared_sweep, tmp_path_factory) -> dict[str, str]:
+    """The environment the module's subprocesses run in: a copy of the shared sweep's runs
+    folder (MLflow writes beside a registered model it serves from a local store) as
+    MOTIF_TUNE_HOME and MLFLOW_TRACKING_URI, and a HOME of their own."""
+    assert f"registered: models:/{MODEL}/1 (alias @champion)" in shared_sweep.proc.stdout
     home = tmp_path_factory.mktemp("policy_model")
+    runs = shared_sweep.copy_to(home / "runs")
     (home / "home").mkdir()
-    env = clean_env(home)
-    proc = subprocess.run(
-        [sys.executable, "-m", "motif_tune", "sweep", "sweep=smoke", "sweep.num_samples=1"]
-        + ["run_name=policy-model"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-        cwd=home,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"registered: models:/{MODEL}/1 (alias @champion)" in proc.stdout
-    return env | {"MLFLOW_TRACKING_URI": f"sqlite:///{env['MOTIF_TUNE_HOME']}/mlflow.db"}
+    return clean_environ() | {
+        "MOTIF_TUNE_HOME": str(runs),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{runs}/mlflow.db",
+        "HOME": str(home / "home"),  # RLlib may write under ~ when it loads a checkpoint
+        # `mlflow models serve` starts `uvicorn` from PATH: the one beside this interpreter.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    }
 
 
 def observations(n: int, seed: int = 0) -> list[list[int]]:
@@ -75,6 +59,8 @@ def num_motifs() -> int:
 
 
 def test_the_champion_version_is_an_mlflow_model(champion):
+    """The champion version holds an MLflow model (MLmodel, the pickled pyfunc, its
+    requirements), tagged with its algorithm and env; its run keeps the raw checkpoint."""
     from mlflow.artifacts import list_artifacts
     from mlflow.tracking import MlflowClient
 
@@ -114,6 +100,8 @@ print(json.dumps({
 
 
 def test_the_champion_loads_with_pyfunc_and_predicts_greedy_actions(champion):
+    """``mlflow.pyfunc.load_model`` gives a model that maps observations to finite greedy
+    actions (the same twice), with one long column per observation element."""
     rows = observations(16)
     proc = subprocess.run(
         [sys.executable, "-c", PREDICT, json.dumps(rows), CHAMPION],
@@ -145,6 +133,8 @@ def post(url: str, payload: dict) -> dict:
 
 
 def test_mlflow_models_serve_answers_with_actions(champion, tmp_path):
+    """``mlflow models serve`` answers /invocations with actions, the same for a list of
+    observations and for a split data frame of them."""
     port = free_port()
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(
@@ -184,6 +174,8 @@ def test_mlflow_models_serve_answers_with_actions(champion, tmp_path):
 
 
 def test_evaluate_restores_the_checkpoint_inside_the_registered_model(champion):
+    """``evaluate checkpoint=models:/…@champion`` finds the model in the default store
+    (MOTIF_TUNE_HOME's, no MLFLOW_TRACKING_URI) and scores it."""
     proc = subprocess.run(
         [sys.executable, "-m", "motif_tune", "evaluate", f"checkpoint={CHAMPION}"]
         + ["evaluate.episodes=5"],

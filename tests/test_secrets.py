@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -58,8 +59,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def tracking_server(tmp_path):
-    """A real ``mlflow server`` on 127.0.0.1 (it ignores the credentials clients send)."""
+def tracking_server(tmp_path, empty_store_file):
+    """A real ``mlflow server`` on 127.0.0.1 (it ignores the credentials clients send), on
+    a store created before."""
+    shutil.copyfile(empty_store_file, tmp_path / "server.db")
     port = _free_port()
     log = (tmp_path / "server.log").open("w")
     server = subprocess.Popen(
@@ -101,6 +104,8 @@ def tracking_server(tmp_path):
 
 @pytest.mark.slow
 def test_a_sweep_on_a_server_uri_with_a_password_never_shows_it(tracking_server, isolated_runs):
+    """A sweep recording to a tracking server whose URI holds a password: the password
+    is in no output, log line, param, tag or artifact; the links show it masked."""
     uri = f"http://alice:{SECRET}@127.0.0.1:{tracking_server}"
     proc = subprocess.run(
         cli("sweep", "sweep=smoke", "run_name=secret", f"tracking.uri={uri}"),

@@ -302,15 +302,15 @@ def get_json(url: str, timeout_s: float = 30) -> dict:
 
 
 @pytest.mark.slow
-def test_a_sweeps_study_agrees_with_tune_and_mlflow_and_warm_starts_the_next(isolated_runs):
-    first = subprocess.run(
-        cli("sweep", *SMOKE, "run_name=first"), capture_output=True, text=True, timeout=600
-    )
-    assert first.returncode == 0, first.stderr[-3000:]
-    storage = f"sqlite:///{isolated_runs}/optuna.db"
-    study = optuna.load_study(study_name="first", storage=storage)
-    trials = runs_by_role(isolated_runs, "trial")
-    assert len(study.trials) == len(trials) == 2
+def test_a_sweeps_study_agrees_with_tune_and_mlflow_and_warm_starts_the_next(
+    shared_sweep, isolated_runs
+):
+    """The shared sweep's study holds each Tune trial with its MLflow run, settings and
+    score; `make dashboard` serves the studies while a next sweep, warm-started from it
+    (on a copy of its runs folder), runs; `studies` lists both."""
+    study = optuna.load_study(study_name="shared", storage=shared_sweep.study_storage)
+    trials = shared_sweep.runs_by_role("trial")
+    assert len(study.trials) == len(trials) == 3
     runs = {r.data.tags["motif_tune.trial_id"]: r for r in trials}
     for trial in study.trials:
         assert trial.state == TrialState.COMPLETE
@@ -320,45 +320,50 @@ def test_a_sweeps_study_agrees_with_tune_and_mlflow_and_warm_starts_the_next(iso
         assert {k: str(v) for k, v in applied.items()} == {k: run.data.params[k] for k in applied}
         assert trial.value == pytest.approx(run.data.metrics["objective"])
         assert trial.intermediate_values  # per env step, for the dashboard
-    parent = runs_by_role(isolated_runs, "sweep")[0]
+    (parent,) = shared_sweep.runs_by_role("sweep")
     assert study.user_attrs["mlflow_parent_run_id"] == parent.info.run_id
 
+    # The next sweep runs in this test's folder, on a copy of the shared one's.
+    shared_sweep.copy_to(isolated_runs)
+    storage = f"sqlite:///{isolated_runs}/optuna.db"
     # `make dashboard` serves the stored studies while the next sweep runs.
     port = free_port()
     dashboard = subprocess.Popen(
         ["make", "-C", str(REPO), "dashboard", f"STUDY_STORE={storage}"]
-        + [f"DASHBOARD_PORT={port}"],
+        + [f"DASHBOARD_PORT={port}"]
+        # The Makefile's recipe with this interpreter's environment, never an install.
+        + [f"VENV={sys.prefix}", "-o", f"{sys.prefix}/.installed"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # make and the dashboard it starts stop together
     )
     second = subprocess.Popen(
-        cli("sweep", *SMOKE, "run_name=second", "sweep.warm_start=first"),
+        cli("sweep", *SMOKE, "run_name=second", "sweep.warm_start=shared"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
         served = get_json(f"http://127.0.0.1:{port}/api/studies")
-        assert "first" in {s["study_name"] for s in served["study_summaries"]}
+        assert "shared" in {s["study_name"] for s in served["study_summaries"]}
         out, err = second.communicate(timeout=600)
         assert second.returncode == 0, err[-3000:]
         served = get_json(f"http://127.0.0.1:{port}/api/studies")
-        assert {"first", "second"} <= {s["study_name"] for s in served["study_summaries"]}
+        assert {"shared", "second"} <= {s["study_name"] for s in served["study_summaries"]}
     finally:
         second.kill()
         os.killpg(dashboard.pid, signal.SIGTERM)
         dashboard.wait(timeout=30)
 
     warm = optuna.load_study(study_name="second", storage=storage)
-    imported = [t for t in warm.trials if t.user_attrs.get(ATTR_WARM_FROM) == "first"]
+    imported = [t for t in warm.trials if t.user_attrs.get(ATTR_WARM_FROM) == "shared"]
     own = [t for t in warm.trials if ATTR_WARM_FROM not in t.user_attrs]
-    # The baseline lies outside smoke's batch range: only the other trial is imported.
-    assert len(imported) == 1 and len(own) == 2
+    # The baseline lies outside smoke's batch range: only the other two trials are imported.
+    assert len(imported) == 2 and len(own) == 2
     listing = subprocess.run(cli("studies"), capture_output=True, text=True, timeout=120)
     assert listing.returncode == 0, listing.stderr
     lines = listing.stdout.splitlines()
-    assert any(line.split()[:1] == ["first"] and parent.info.run_id in line for line in lines)
+    assert any(line.split()[:1] == ["shared"] and parent.info.run_id in line for line in lines)
     assert any(line.split()[:1] == ["second"] for line in lines)
 
 

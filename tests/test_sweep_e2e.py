@@ -48,21 +48,23 @@ def run_cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     )
 
 
-def test_smoke_sweep_records_every_trial_in_mlflow(isolated_runs):
-    proc = run_cli("sweep", "sweep=smoke", "run_name=smoke-e2e")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def test_smoke_sweep_records_every_trial_in_mlflow(shared_sweep):
+    """The shared smoke sweep (three trials, the best and the baseline verified on two
+    seeds) leaves one parent run, a run per trial with its settings and curated curves,
+    the plots and the config, and the champion's best verification run registered."""
+    proc, runs = shared_sweep.proc, shared_sweep.runs
     assert "Champion:" in proc.stdout
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{isolated_runs}/mlflow.db")
+    client = MlflowClient(tracking_uri=shared_sweep.uri)
     experiment = client.get_experiment_by_name("motif_tune")
-    runs = client.search_runs([experiment.experiment_id])
-    parents = [r for r in runs if r.data.tags.get("motif_tune.role") == "sweep"]
-    trials = [r for r in runs if r.data.tags.get("motif_tune.role") == "trial"]
-    assert len(parents) == 1 and parents[0].info.run_name == "smoke-e2e"
+    every_run = client.search_runs([experiment.experiment_id])
+    parents = [r for r in every_run if r.data.tags.get("motif_tune.role") == "sweep"]
+    trials = [r for r in every_run if r.data.tags.get("motif_tune.role") == "trial"]
+    assert len(parents) == 1 and parents[0].info.run_name == "shared"
     assert parents[0].info.status == "FINISHED"
-    assert len(trials) == 2
+    assert len(trials) == 3
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # runs table
-    assert sorted(t.info.run_name.split()[0] for t in trials) == ["t01", "t02"]
+    assert sorted(t.info.run_name.split()[0] for t in trials) == ["t01", "t02", "t03"]
     for trial in trials:
         assert trial.info.status == "FINISHED"
         tags = trial.data.tags
@@ -110,13 +112,13 @@ def test_smoke_sweep_records_every_trial_in_mlflow(isolated_runs):
     assert not [k for k in recorded if any(r in k for r in replaced)]
     assert parent.data.tags["env"] == "motif" and parent.data.tags["algo"] == "PPO"
     # Tune wrote its results where the settings say, not into $HOME.
-    assert (isolated_runs / "ray_results" / "smoke-e2e").is_dir()
+    assert (runs / "ray_results" / "shared").is_dir()
 
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert "config.yaml" in artifacts
     plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
     assert {"plots/study.html", "plots/optimization_history.png", "plots/trials.csv"} <= plots
-    html = client.download_artifacts(parent.info.run_id, "plots/study.html", str(isolated_runs))
+    html = client.download_artifacts(parent.info.run_id, "plots/study.html")
     assert "plotly" in Path(html).read_text()
     table = pd.read_csv(client.download_artifacts(parent.info.run_id, "plots/trials.csv"))
     by_run = {t.info.run_id: t for t in trials}
@@ -128,24 +130,34 @@ def test_smoke_sweep_records_every_trial_in_mlflow(isolated_runs):
         for name in ("train_batch_size", "rollout_fragment_length"):
             assert str(row[name]) == run.data.params[name]
 
-    best_run = next(
-        t
-        for t in trials
-        if t.data.tags["motif_tune.trial_id"] == parent.data.params["best.trial_id"]
+    # The parent names the champion's search trial (best.trial_id); the champion's
+    # best-seed verification run, with that trial's settings, holds checkpoint rank 1
+    # and is the registered version.
+    best_trial = next(
+        t for t in trials if t.data.tags["motif_tune.trial_id"] == params["best.trial_id"]
     )
-    assert best_run.data.tags["motif_tune.checkpoint_rank"] == "1"
+    (rank_one,) = [r for r in every_run if r.data.tags.get("motif_tune.checkpoint_rank") == "1"]
+    assert rank_one.data.tags["motif_tune.role"] == "verify"
+    assert rank_one.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    for name in ("train_batch_size", "rollout_fragment_length"):
+        assert rank_one.data.params[name] == best_trial.data.params[name]
     (version,) = client.search_model_versions("name = 'smoke-PPO-motif'")
-    assert version.run_id == best_run.info.run_id
+    assert version.run_id == rank_one.info.run_id
+    assert version.tags["search_trial_id"] == params["best.trial_id"]
     assert f"registered: models:/smoke-PPO-motif/{version.version}" in proc.stdout
 
 
 def test_gpu_packing_on_logical_gpus_records_workers_per_gpu(isolated_runs):
+    """The packing sweep schedules its env runners on logical GPUs, says that all compute
+    stays on the CPU, and records the searched workers per GPU and envs per runner
+    (one iteration a trial: the packing, not the training, is checked)."""
     proc = run_cli(
         "sweep",
         "sweep=gpu_packing",
         "scaling=logical_gpus",
         "sweep.num_samples=2",
-        "stop.training_iteration=1",
+        "sweep.budget.iterations=1",  # in place of 30 s of training each
+        "sweep.objective.episodes=10",
         "run_name=packing",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -166,22 +178,16 @@ def test_gpu_packing_on_logical_gpus_records_workers_per_gpu(isolated_runs):
         assert trial.data.params["num_envs_per_env_runner"] in {"1", "2", "4", "8"}
 
 
-def test_the_registered_checkpoint_restores_into_an_algorithm_that_acts(isolated_runs):
-    proc = run_cli("sweep", "sweep=smoke", "sweep.num_samples=1", "run_name=registry")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def test_the_registered_checkpoint_restores_into_an_algorithm_that_acts(shared_sweep, tmp_path):
+    """Plain RLlib restores the checkpoint inside the shared sweep's registered model and
+    the restored algorithm acts (the model is downloaded into this test's folder)."""
     acted = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            RESTORE_AND_ACT,
-            f"sqlite:///{isolated_runs}/mlflow.db",
-            str(isolated_runs / "download"),
-        ],
+        [sys.executable, "-c", RESTORE_AND_ACT, shared_sweep.uri, str(tmp_path / "download")],
         capture_output=True,
         text=True,
         timeout=300,
         # RLlib's own from_checkpoint logs into ~/ray_results: keep that in the test folder.
-        env={**os.environ, "HOME": str(isolated_runs / "home")},
+        env={**os.environ, "HOME": str(tmp_path / "home")},
     )
     assert acted.returncode == 0, acted.stderr[-3000:]
     assert "episodes 5" in acted.stdout
@@ -205,6 +211,8 @@ algo.stop()
 
 
 def test_multirun_records_one_sweep_per_composition(isolated_runs):
+    """``sweep -m algo=ppo,appo`` runs one sweep after the other in one process (Hydra's
+    basic launcher), each recorded as a sweep of its own."""
     proc = run_cli(
         "sweep",
         "-m",

@@ -105,7 +105,9 @@ def test_progress_line_shows_return_match_throughput_and_time():
     assert "- env steps/s" in progress_line(1, {}, 0.5)
 
 
-def test_from_sweep_applies_the_best_values_and_keeps_the_command_lines():
+def test_from_sweep_applies_the_best_values_and_keeps_the_command_lines(existing_store):
+    """train.from_sweep takes the sweep's best values; values given on the command line
+    win over them."""
     _record_sweep(
         "found",
         {
@@ -165,18 +167,21 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize("argv,message", BAD_INPUT, ids=[" ".join(c[0]) for c in BAD_INPUT])
-def test_bad_input_exits_2_naming_the_setting(argv, message, capsys, isolated_runs):
+def test_bad_input_exits_2_naming_the_setting(argv, message, capsys, existing_store):
+    """Each bad checkpoint or sweep reference: exit status 2, one sentence naming it, and
+    no run or Tune folder left behind."""
     _record_sweep("an-earlier-sweep", {"best.train_batch_size": "256"})  # an existing store
-    empty = _not_a_checkpoint(isolated_runs)
+    empty = _not_a_checkpoint(existing_store)
     argv = [a.replace("{empty}", str(empty)) for a in argv]
-    _expect_bad_input([*argv, "run_name=bad", *QUIET], message, capsys, isolated_runs)
+    _expect_bad_input([*argv, "run_name=bad", *QUIET], message, capsys, existing_store)
 
 
-def test_unknown_sweep_lists_recent_sweeps(capsys, isolated_runs):
+def test_unknown_sweep_lists_recent_sweeps(capsys, existing_store):
+    """A train.from_sweep that names no sweep is refused, listing the recent ones."""
     _record_sweep("older", {"best.train_batch_size": "256"})
     _record_sweep("newer", {"best.train_batch_size": "512"})
     argv = ["train", "train.from_sweep=typo", "run_name=bad", *QUIET]
-    _expect_bad_input(argv, "recent sweeps: newer, older.", capsys, isolated_runs)
+    _expect_bad_input(argv, "recent sweeps: newer, older.", capsys, existing_store)
 
 
 def test_no_store_yet_is_bad_input_and_creates_none(capsys, isolated_runs):

@@ -37,7 +37,8 @@ def result(iteration: int, steps: int) -> dict:
 
 
 @pytest.fixture
-def sweep(isolated_runs):
+def sweep(existing_store):
+    """The smoke sweep's parent run, started in an (empty) local store."""
     settings = settings_for(["sweep=smoke", "run_name=callback"])
     sweep_run = SweepRun(settings, open_store(settings.tracking.uri))
     sweep_run.start()

@@ -3,11 +3,11 @@ and the journal a resumed sweep writes from."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
 import threading
-import time
 from types import SimpleNamespace
 
 from mlflow.entities import Metric, Param, RunTag
@@ -31,8 +31,10 @@ class FakeClient:
         self.calls: list[tuple] = []
         self.gate = gate
         self.runs = 0
+        self.called = threading.Event()  # a call was made (and waits at the gate)
 
     def _wait(self) -> None:
+        self.called.set()
         if self.gate is not None:
             self.gate.wait()
 
@@ -115,12 +117,13 @@ def test_without_the_background_every_record_is_written_at_once():
 
 
 def test_a_full_queue_makes_the_caller_wait_until_the_writer_catches_up():
+    """With two records queued and the writer busy, a third caller waits until the
+    writer takes records off the queue."""
     gate = threading.Event()
-    writer = RunWriter(FakeClient(gate), max_queued=2)
+    client = FakeClient(gate)
+    writer = RunWriter(client, max_queued=2)
     ref = writer.create_run("0", "a", {})  # taken by the writer, which waits at the gate
-    deadline = time.monotonic() + 10
-    while writer.pending and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert client.called.wait(10)
     writer.log(ref, metrics=[metric(1)])
     writer.log(ref, metrics=[metric(2)])  # the queue is full now
     third = threading.Thread(target=writer.log, args=(ref,), kwargs={"metrics": [metric(3)]})
@@ -167,7 +170,12 @@ if sys.argv[2] == "sigterm":
 """
 
 
-def _steps_after(tmp_path, how: str) -> tuple[subprocess.CompletedProcess, dict[str, list[int]]]:
+def _steps_after(
+    tmp_path, empty_store_file, how: str
+) -> tuple[subprocess.CompletedProcess, dict[str, list[int]]]:
+    """Run EXIT_SCRIPT on a store of its own (an empty one, made before) to its end or
+    to SIGTERM; what it printed, and the steps of each run in the store after."""
+    shutil.copyfile(empty_store_file, tmp_path / "exit.db")
     uri = f"sqlite:///{tmp_path}/exit.db"
     script = tmp_path / "exit.py"
     script.write_text(textwrap.dedent(EXIT_SCRIPT))
@@ -183,15 +191,17 @@ def _steps_after(tmp_path, how: str) -> tuple[subprocess.CompletedProcess, dict[
     return proc, steps
 
 
-def test_what_is_queued_at_exit_is_written(tmp_path):
-    proc, steps = _steps_after(tmp_path, "exit")
+def test_what_is_queued_at_exit_is_written(tmp_path, empty_store_file):
+    """Records still queued when the program ends are written before it exits."""
+    proc, steps = _steps_after(tmp_path, empty_store_file, "exit")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert int(proc.stdout.split()[-1]) > 0  # something was still queued
     assert steps == {"a": list(range(1, 41)), "b": list(range(1, 41))}
 
 
-def test_what_is_queued_at_sigterm_is_written(tmp_path):
-    proc, steps = _steps_after(tmp_path, "sigterm")
+def test_what_is_queued_at_sigterm_is_written(tmp_path, empty_store_file):
+    """Records still queued when SIGTERM arrives are written; the exit status is SIGTERM's."""
+    proc, steps = _steps_after(tmp_path, empty_store_file, "sigterm")
     assert proc.returncode == 143, proc.stderr[-2000:]
     assert steps == {"a": list(range(1, 41)), "b": list(range(1, 41))}
 
@@ -219,7 +229,9 @@ def _result(iteration: int) -> dict:
     return {"training_iteration": iteration, "objective": 0.1, "time_this_iter_s": 0.5}
 
 
-def test_a_resumed_sweep_writes_the_steps_a_killed_driver_still_had_queued(isolated_runs):
+def test_a_resumed_sweep_writes_the_steps_a_killed_driver_still_had_queued(existing_store):
+    """A driver killed with records queued (nothing written): the resumed sweep writes
+    the journal's steps, once each, before and beside the new ones, and ends the runs."""
     settings = settings_for(["sweep=smoke", "run_name=journal"])
     sweep = SweepRun(settings, open_store(settings.tracking.uri))
     sweep.start()
@@ -250,7 +262,9 @@ def test_a_resumed_sweep_writes_the_steps_a_killed_driver_still_had_queued(isola
     assert not resumed.journal.path.exists()  # all written: the journal is gone
 
 
-def test_a_run_created_before_the_kill_without_its_params_gets_them_on_resume(isolated_runs):
+def test_a_run_created_before_the_kill_without_its_params_gets_them_on_resume(existing_store):
+    """Runs created before the kill whose params were lost with the queue get them when
+    the sweep resumes, the running trial's and the ended one's."""
     settings = settings_for(["sweep=smoke", "run_name=bare"])
     sweep = SweepRun(settings, open_store(settings.tracking.uri))
     sweep.start()
@@ -271,7 +285,9 @@ def test_a_run_created_before_the_kill_without_its_params_gets_them_on_resume(is
     assert params["a1"]["rollout_fragment_length"] == "17"
 
 
-def test_the_run_of_a_trial_tune_lost_with_the_kill_is_removed_even_when_it_ended(isolated_runs):
+def test_the_run_of_a_trial_tune_lost_with_the_kill_is_removed_even_when_it_ended(existing_store):
+    """A trial that ended after Tune last saved its state is unknown to the resumed
+    sweep: its run is removed, even though it was ended."""
     settings = settings_for(["sweep=smoke", "run_name=lost"])
     sweep = SweepRun(settings, open_store(settings.tracking.uri))
     sweep.start()
