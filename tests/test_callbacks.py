@@ -8,6 +8,7 @@ from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.utils.postprocessing.episodes import add_one_ts_to_episodes_and_truncate
 
 from motif_tune.envs.motif_metrics import MATCH_ACCURACY, SCORE_MARGIN, episode_means
+from tests.conftest import settings_for
 
 
 def _episode(infos: list[dict]) -> SingleAgentEpisode:
@@ -76,7 +77,7 @@ def _tiny_ppo(env_config: dict):
     from motif_tune.envs.motif_metrics import MotifMetricsCallback
     from motif_tune.envs.registry import register_with_ray
 
-    name = register_with_ray("motif")
+    name = register_with_ray(settings_for().env.id)
     return (
         PPOConfig()
         .environment(name, env_config=env_config, normalize_actions=False, clip_actions=False)

@@ -77,7 +77,7 @@ def test_a_sweep_through_a_pipe_prints_a_short_plain_record(shared_sweep):
     ]
     assert len(other) <= 20, other
     assert "Search, best first:" in output and "Verified on fresh seeds" in output
-    assert f"mlflow ui --backend-store-uri '{uri}' --host 127.0.0.1" in output
+    assert "MLflow UI: motif-tune ui, then open http://127.0.0.1:5000/#/experiments/" in output
 
 
 @pytest.mark.slow

@@ -95,3 +95,12 @@ def test_gymnasium_make_knows_the_motif_id() -> None:
     assert env.observation_space.contains(obs) and terminated and "match" in info
     with pytest.raises(ConfigError, match=r"env_config\.colour"):
         gym.make("motif_tune/Motif-v0", colour="red")
+
+
+def test_an_env_class_gets_rllibs_env_context_with_its_worker_index() -> None:
+    """A remote env runner's env knows which runner it is on (MotifEnv seeds by it)."""
+    from ray.rllib.env.env_context import EnvContext
+
+    context = EnvContext({}, worker_index=3, vector_index=1)
+    env = env_creator(MOTIF_ENV_NAME)(context)
+    assert env._worker_index == 3

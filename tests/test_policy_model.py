@@ -47,7 +47,8 @@ def observations(n: int, seed: int = 0) -> list[list[int]]:
     """``n`` observations of the smoke sweep's motif env, one list per observation."""
     from motif_tune.envs.registry import make_env
 
-    env = make_env("motif", settings_for(["sweep=smoke"]).env.env_config)
+    env_settings = settings_for(["sweep=smoke"]).env
+    env = make_env(env_settings.id, env_settings.env_config)
     env.observation_space.seed(seed)
     rows = [env.observation_space.sample().tolist() for _ in range(n)]
     env.close()
@@ -73,6 +74,7 @@ def test_the_champion_version_is_an_mlflow_model(champion):
     }
     assert {"MLmodel", "python_model.pkl", "requirements.txt"} <= files
     assert version.tags["algo"] == "PPO" and version.tags["env"] == "motif"
+    assert version.tags["env_id"] == "motif_tune.envs:MotifEnv"
     run = client.get_run(version.run_id)
     assert run.info.status == "FINISHED"
     # The raw checkpoint upload stays where runs:/<id>/checkpoint finds it.

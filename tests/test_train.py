@@ -294,7 +294,9 @@ def test_a_checkpoint_of_another_algorithm_or_env_is_refused(isolated_runs, caps
     argv = ["train", f"checkpoint={checkpoint}", "run_name=bad", *QUIET]
     _expect_bad_input(argv, "was trained with APPO", capsys, isolated_runs)
     argv = ["evaluate", f"checkpoint={checkpoint}", "algo=appo", "env=cartpole", "run_name=bad"]
-    _expect_bad_input([*argv, *QUIET], "was trained on env 'motif'", capsys, isolated_runs)
+    _expect_bad_input(
+        [*argv, *QUIET], "was trained on env 'motif_tune.envs:MotifEnv'", capsys, isolated_runs
+    )
     # Remote evaluation runners that the local Ray could never place.
     argv = ["evaluate", f"checkpoint={checkpoint}", "algo=appo", "evaluate.num_env_runners=2"]
     argv += ["scaling.ray.num_cpus=1", "run_name=bad", *QUIET]

@@ -163,7 +163,7 @@ def run_train(plan: TrainPlan, overrides: Sequence[str] = ()) -> TrainSummary:
     return TrainSummary(
         run_name=settings.run_name,
         algo=settings.algo.name,
-        env=settings.env.id,
+        env=settings.env.name,
         first_iteration=plan.start + 1,
         last_iteration=algo.iteration,
         time_total_s=seconds,

@@ -56,11 +56,11 @@ class EnvEntry:
     takes: Literal["mapping", "keywords"] = "keywords"
 
     def build(self, env_config: Mapping[str, Any] | None = None) -> gym.Env:
-        config = dict(env_config or {})
+        config = env_config if env_config is not None else {}
         if self.kind == "gym":
-            return gym.make(self.id.rpartition(":")[2], **_gym_kwargs(self.id, config))
+            return gym.make(self.id.rpartition(":")[2], **_gym_kwargs(self.id, dict(config)))
         assert self.factory is not None
-        if self.takes == "mapping":
+        if self.takes == "mapping":  # as given: RLlib's EnvContext carries worker_index
             return self.factory(config)
         return self.factory(**config)
 

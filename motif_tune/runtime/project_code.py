@@ -9,6 +9,7 @@ Tune's storage) and virtual environments are left out.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from motif_tune.config import Settings
 from motif_tune.envs.registry import code_modules
 
 # Never shipped to workers: virtual environments, VCS data, caches.
+_RAY_DEFAULT_EXCLUDES_VAR = "RAY_OVERRIDE_RUNTIME_ENV_DEFAULT_EXCLUDES"
 EXCLUDES = (
     ".venv/",
     "venv/",
@@ -48,4 +50,7 @@ def code_runtime_env(settings: Settings) -> dict[str, Any]:
     for written in (settings.paths.root, Path(settings.storage_path)):
         if written.is_absolute() and written.resolve().is_relative_to(project):
             excludes.append(f"{written.resolve().relative_to(project).as_posix()}/")
+    # EXCLUDES names Ray's default excludes (.git, .venv, venv, __pycache__) itself; with
+    # Ray's own list in force it warns about each of them a repository holds.
+    os.environ.setdefault(_RAY_DEFAULT_EXCLUDES_VAR, "")
     return {"working_dir": str(project), "excludes": excludes}

@@ -108,7 +108,8 @@ def register_winner(
             tags={
                 TAG_SWEEP: settings.run_name,
                 "algo": settings.algo.name,
-                "env": settings.env.id,
+                "env": settings.env.name,
+                "env_id": settings.env.id,
                 **claims,
                 **tags,
             },
