@@ -1,347 +1,516 @@
-"""Sweep value: the default sweep's champion against the defaults and random search.
+"""Sweep value: what the default sweep's champion is worth, per env, at equal compute.
 
     python benchmarks/bench_sweep_value.py [--quick]
 
-At equal total compute, does the champion of ``sweep=default`` (TPE + ASHA)
-beat the untouched default config, and does it beat random search + FIFO?
+For each env (motif, and CartPole, where the batch size matters at a small
+budget) and each sweep seed, four arms spend about the same env steps:
 
-1. For each sweep seed, ``motif-tune sweep sweep=default`` runs; the env steps
-   its search trials spent (each trial's last ``num_env_steps_sampled_lifetime``,
-   read from MLflow) set the trial count of a random search + FIFO sweep
-   (``sweep.searcher=random sweep.scheduler.type=fifo``) that spends about as
-   much. Both verify their finalists the same way; each champion's values are
-   the parent run's ``best.*`` params.
-2. Each champion, and the default config once, is trained again with
-   ``motif-tune train`` on fresh seeds no sweep used, every run at the same
-   budget, and its final checkpoint scored by ``motif-tune evaluate`` over the
-   same greedy episodes (``seed=0``).
+- ``tpe+asha``: ``sweep=default`` (TPE + ASHA, one seed per trial);
+- ``tpe+asha k=2``: the same with seed groups (``sweep.seeds_per_trial=2``),
+  half the trials, each twice the env steps;
+- ``random+fifo``: random search without early stopping, as many full-length
+  trials as the env steps ``tpe+asha`` spent (ASHA stops trials early, so it
+  gets fewer);
+- ``defaults``: the composed config untouched (no search).
+
+Every sweep verifies its finalists and picks its champion its own way. Each
+champion, and the defaults, is then trained again on the same three fresh seeds
+no sweep used (``motif-tune train``) and its final checkpoint scored over the
+same greedy episodes (``motif-tune evaluate seed=0``). Per arm and env: the mean
+of those scores and a 95% t-interval over the sweep seeds' means, how often the
+champion beats the defaults, how often the search winner survived
+verification, and the compute at which the arm's search first held a
+full-budget trial at least as good as random search's verified champion.
+
+Everything runs in this one process through motif_tune's Python API, on one
+local Ray started first (each command finds it running and leaves it so), under
+a temporary ``MOTIF_TUNE_HOME``.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
+import math
+import os
 import statistics
 import sys
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchlib import (
-    MOTIF_TUNE,
-    child_env,
-    log,
-    mean,
-    new_figure,
-    require_ok,
-    run_process,
-    save_figure,
-    scratch,
-    table,
-)
+from benchlib import ensure_ray_token, log, matplotlib_dir, new_figure, save_figure, scratch, table
 
-QUICK_SWEEP = [
-    "sweep.num_samples=3",
-    "sweep.verify.top_k=1",
-    "sweep.verify.seeds=1",
-    "sweep.objective.episodes=50",
-]
-FULL = {
-    "sweep_seeds": [0, 1],
-    "retrain_seeds": [100, 101, 102],
-    "budget_env_steps": 20_000,
-    "eval_episodes": 500,
-    "sweep_overrides": [],
+ENVS = {"motif": ["env=motif"], "cartpole": ["env=cartpole"]}
+TPE, GROUPS, RANDOM, DEFAULTS = "tpe+asha", "tpe+asha k=2", "random+fifo", "defaults"
+SEARCH_ARMS = (TPE, GROUPS, RANDOM)
+ARM_OVERRIDES = {
+    TPE: [],
+    GROUPS: ["sweep.seeds_per_trial=2"],
+    RANDOM: ["sweep.searcher=random", "sweep.scheduler.type=fifo"],
 }
-QUICK = {
-    "sweep_seeds": [0],
-    "retrain_seeds": [100],
-    "budget_env_steps": 2048,
-    "eval_episodes": 100,
-    "sweep_overrides": QUICK_SWEEP,
-}
-ARMS = {
-    "tpe+asha": [],
-    "random+fifo": ["sweep.searcher=random", "sweep.scheduler.type=fifo"],
-}
-DEFAULTS = "defaults"
-# The composed config's own values of the searched parameters (scaling=local,
-# algo=ppo): "auto" is the batch over 4 envs of the one local runner, 256.
-DEFAULT_SETTINGS = {"rollout_fragment_length": "auto (256)", "train_batch_size": 1024}
 # Searched name -> the config path `motif-tune train` takes it as.
 CONFIG_PATHS = {
     "rollout_fragment_length": "scaling.env_runners.rollout_fragment_length",
     "train_batch_size": "algo.training.train_batch_size_per_learner",
 }
-SWEEP_TIMEOUT_S = 3600.0
-TRAIN_TIMEOUT_S = 1800.0
-EVALUATE_TIMEOUT_S = 900.0
-MLFLOW_RUN_LINE = re.compile(r"MLflow run:\s+(\w+) at ")
+FULL = {
+    "envs": ["motif", "cartpole"],
+    "sweep_seeds": [0, 1, 2],
+    "retrain_seeds": [100, 101, 102],
+    "budget_env_steps": 8000,
+    "num_samples": 8,
+    "eval_episodes": 100,
+    "sweep_overrides": ["sweep.verify.seeds=2", "sweep.objective.episodes=50"],
+}
+QUICK = {
+    "envs": ["motif", "cartpole"],
+    "sweep_seeds": [0],
+    "retrain_seeds": [100],
+    "budget_env_steps": 2048,
+    "num_samples": 4,
+    "eval_episodes": 20,
+    "sweep_overrides": [
+        "sweep.verify.top_k=1",
+        "sweep.verify.seeds=1",
+        "sweep.objective.episodes=20",
+    ],
+}
+STEPS = "num_env_steps_sampled_lifetime"
+CPU_S = "cost/cpu_s"
+RETURN = "episode_return_mean"
 
 
-def _client(home: Path) -> Any:
+@dataclass
+class SweepRun:
+    """One arm's sweep for one env and sweep seed, and its champion re-trained."""
+
+    env: str
+    arm: str
+    sweep_seed: int | None
+    settings: dict[str, Any] = field(default_factory=dict)
+    search_env_steps: float = 0.0
+    search_cpu_s: float = 0.0
+    search_trials: int = 0
+    sweep_wall_s: float = 0.0
+    survived: bool | None = None
+    kendall_tau: float | None = None
+    verified_mean: float = math.nan  # the champion's mean on the sweep's own fresh seeds
+    # (env steps, CPU s, search score) of the full-budget trials, in the order they finished
+    progress: list[tuple[float, float, float]] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)  # re-trained, one per seed
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.scores) if self.scores else math.nan
+
+
+@contextmanager
+def _home(folder: Path):
+    """motif_tune's files under ``folder``, Ray with a token, matplotlib out of $HOME."""
+    saved = {k: os.environ.get(k) for k in ("MOTIF_TUNE_HOME", "MPLCONFIGDIR")}
+    os.environ["MOTIF_TUNE_HOME"] = str(folder)
+    os.environ["MPLCONFIGDIR"] = matplotlib_dir()
+    ensure_ray_token()
+    try:
+        yield folder
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
+def _ray():
+    """One local Ray for every command of the benchmark (each command uses a running
+    Ray and leaves it running), so none pays Ray's start-up."""
+    import ray
+
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _trial_progress(summary: Any, per_trial: float) -> tuple[list, float, float, int]:
+    """The sweep's search trials from MLflow: the full-budget ones' (cumulative env steps,
+    cumulative CPU s, score) in the order they finished, and the search's totals."""
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
-
-
-def _runs_tagged(home: Path, sweep: str, role: str) -> list[Any]:
-    """The MLflow runs of sweep ``sweep`` with role ``role`` (sweep, trial, verify)."""
-    client = _client(home)
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    query = f"tags.`motif_tune.sweep` = '{sweep}' and tags.`motif_tune.role` = '{role}'"
-    return client.search_runs(experiments, filter_string=query, max_results=1000)
-
-
-def _parse(text: str) -> Any:
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text
-
-
-def _run(command: list[str], home: Path, timeout_s: float, what: str) -> Any:
-    run = run_process(
-        command,
-        env=child_env(home, ray_token=False),
-        cwd=home,
-        timeout_s=timeout_s,
-        log_file=home / "logs" / f"{what}.log",
+    client = MlflowClient(summary.tracking_uri)
+    query = (
+        f"tags.`mlflow.parentRunId` = '{summary.mlflow_run_id}' "
+        "and tags.`motif_tune.role` = 'trial'"
     )
-    require_ok(run, what)
-    return run
+    trials = client.search_runs([summary.mlflow_experiment_id], query, max_results=1000)
+    trials.sort(key=lambda run: run.info.end_time or 0)
+    steps = cpu = 0.0
+    progress = []
+    for run in trials:
+        metrics = run.data.metrics
+        steps += metrics.get(STEPS, 0.0)
+        cpu += metrics.get(CPU_S, 0.0)
+        score = metrics.get("objective", math.nan)
+        if metrics.get(STEPS, 0.0) >= per_trial and math.isfinite(score):
+            progress.append((steps, cpu, score))
+    return progress, steps, cpu, len(trials)
 
 
 def run_sweep(
-    arm: str, sweep_seed: int, extra: list[str], budget: int, home: Path
-) -> dict[str, Any]:
-    """One sweep: its champion's values, wall time and the env steps its search spent."""
-    name = f"value-{arm.replace('+', '-')}-{sweep_seed}"
-    command = [
-        MOTIF_TUNE,
-        "sweep",
+    env: str, arm: str, sweep_seed: int, samples: int, budget: int, extra: Sequence[str]
+) -> SweepRun:
+    """One sweep: its champion's searched values, compute, and how its ranking held."""
+    import time
+
+    import motif_tune
+
+    name = f"value-{env}-{arm.replace('+', '-').replace(' ', '').replace('=', '')}-{sweep_seed}"
+    overrides = [
+        *ENVS[env],
         "sweep=default",
         f"sweep.seed={sweep_seed}",
         f"run_name={name}",
         f"sweep.budget.env_steps={budget}",
+        f"sweep.num_samples={samples}",
         *extra,
+        *ARM_OVERRIDES[arm],
     ]
-    run = _run(command, home, SWEEP_TIMEOUT_S, name)
-    (parent,) = _runs_tagged(home, name, "sweep")
-    champion = {
-        key.removeprefix("best."): _parse(value)
-        for key, value in parent.data.params.items()
-        if key.startswith("best.") and key not in ("best.trial_id", "best.verified")
-    }
-    trials = _runs_tagged(home, name, "trial")
-    steps = sum(t.data.metrics.get("num_env_steps_sampled_lifetime", 0) for t in trials)
-    log(f"  {name}: champion {champion}, {len(trials)} trials, {steps:,.0f} env steps")
-    return {
-        "arm": arm,
-        "sweep_seed": sweep_seed,
-        "settings": champion,
-        "sweep_wall_s": run.wall_s,
-        "search_env_steps": int(steps),
-        "search_trials": len(trials),
-    }
+    start = time.perf_counter()
+    summary = motif_tune.sweep(overrides)
+    wall = time.perf_counter() - start
+    selection = summary.selection
+    champion = selection.champion
+    if champion is None:
+        raise RuntimeError(f"sweep {name} verified no champion")
+    k = 2 if arm == GROUPS else 1
+    progress, steps, cpu, trials = _trial_progress(summary, k * budget)
+    held = selection.held
+    row = SweepRun(
+        env,
+        arm,
+        sweep_seed,
+        settings=dict(champion.values),
+        search_env_steps=steps,
+        search_cpu_s=cpu,
+        search_trials=trials,
+        sweep_wall_s=wall,
+        survived=held.survived if held else None,
+        kendall_tau=held.tau if held else None,
+        verified_mean=champion.mean,
+        progress=progress,
+    )
+    log(
+        f"  {name}: champion {row.settings}, {trials} trials, {steps:,.0f} env steps, "
+        f"{cpu:,.0f} CPU s, {wall:.0f} s"
+    )
+    return row
 
 
-def retrain(
-    label: str, overrides: list[str], seed: int, budget: int, episodes: int, home: Path
-) -> dict[str, float]:
-    """Train with ``overrides`` from scratch on ``seed``, then score its final checkpoint."""
-    name = f"{label}-r{seed}"
-    train = [MOTIF_TUNE, "train", f"run_name={name}", f"seed={seed}"]
-    train += [f"sweep.budget.env_steps={budget}", *overrides]
-    _run(train, home, TRAIN_TIMEOUT_S, f"train-{name}")
-    evaluate = [
-        MOTIF_TUNE,
-        "evaluate",
-        f"checkpoint={home / 'ray_results' / name}",
-        f"run_name=eval-{name}",
-        f"evaluate.episodes={episodes}",
-        "seed=0",
-    ]
-    run = _run(evaluate, home, EVALUATE_TIMEOUT_S, f"evaluate-{name}")
-    match = MLFLOW_RUN_LINE.search(run.output)
-    if match is None:
-        raise RuntimeError(f"evaluate {name} printed no MLflow run:\n{run.tail()}")
-    metrics = _client(home).get_run(match.group(1)).data.metrics
-    score = {
-        "seed": seed,
-        "return": metrics["episode_return_mean"],
-        "match_accuracy": metrics.get("match_accuracy", float("nan")),
-    }
-    log(f"  {name}: return {score['return']:.3f}, match {score['match_accuracy']:.3f}")
+def retrain(row: SweepRun, seed: int, budget: int, episodes: int) -> float:
+    """Train the row's settings from scratch on ``seed``; its final checkpoint's greedy
+    return over the fixed evaluation episodes."""
+    import motif_tune
+
+    label = f"{row.env}-{row.arm}-{row.sweep_seed}".replace("+", "-").replace(" ", "")
+    label = label.replace("=", "")
+    values = [f"{CONFIG_PATHS.get(k, k)}={v}" for k, v in row.settings.items()]
+    trained = motif_tune.train(
+        [
+            *ENVS[row.env],
+            f"run_name={label}-r{seed}",
+            f"seed={seed}",
+            f"sweep.budget.env_steps={budget}",
+            *values,
+        ]
+    )
+    scored = motif_tune.evaluate(
+        [
+            *ENVS[row.env],
+            f"checkpoint={trained.checkpoint}",
+            f"run_name=eval-{label}-r{seed}",
+            f"evaluate.episodes={episodes}",
+            "seed=0",
+        ]
+    )
+    score = scored.metrics[RETURN]
+    log(f"  {label} seed {seed}: return {score:.3f}")
     return score
 
 
-def _spread(values: list[float]) -> float:
-    return statistics.stdev(values) if len(values) > 1 else float("nan")
-
-
-def _summarise(row: dict[str, Any]) -> None:
-    returns = [s["return"] for s in row["scores"]]
-    accuracies = [s["match_accuracy"] for s in row["scores"]]
-    row |= {
-        "return_mean": mean(returns),
-        "return_std": _spread(returns),
-        "match_mean": mean(accuracies),
-        "match_std": _spread(accuracies),
-    }
-
-
 def run(
-    sweep_seeds: list[int] = FULL["sweep_seeds"],
-    retrain_seeds: list[int] = FULL["retrain_seeds"],
+    envs: Sequence[str] = FULL["envs"],
+    sweep_seeds: Sequence[int] = FULL["sweep_seeds"],
+    retrain_seeds: Sequence[int] = FULL["retrain_seeds"],
     budget_env_steps: int = FULL["budget_env_steps"],
+    num_samples: int = FULL["num_samples"],
     eval_episodes: int = FULL["eval_episodes"],
-    sweep_overrides: list[str] = FULL["sweep_overrides"],
+    sweep_overrides: Sequence[str] = FULL["sweep_overrides"],
 ) -> dict[str, Any]:
-    """Both arms per sweep seed, then every champion and the defaults re-trained and scored."""
-    rows = []
-    with scratch("sweep-value") as home:
-        for sweep_seed in sweep_seeds:
-            log(f"sweep value: sweep seed {sweep_seed}")
-            tpe = run_sweep("tpe+asha", sweep_seed, sweep_overrides, budget_env_steps, home)
-            trials = max(2, round(tpe["search_env_steps"] / budget_env_steps))
-            same_sweep = [o for o in sweep_overrides if not o.startswith("sweep.num_samples=")]
-            extra = [*ARMS["random+fifo"], *same_sweep, f"sweep.num_samples={trials}"]
-            rows += [tpe, run_sweep("random+fifo", sweep_seed, extra, budget_env_steps, home)]
-        rows.append({"arm": DEFAULTS, "sweep_seed": None, "settings": DEFAULT_SETTINGS})
+    """Every arm per env and sweep seed, then every champion and the defaults re-trained."""
+    rows: list[SweepRun] = []
+    with scratch("sweep-value") as folder, _home(folder), _ray():
+        for env in envs:
+            for seed in sweep_seeds:
+                log(f"sweep value: {env}, sweep seed {seed}")
+                tpe = run_sweep(env, TPE, seed, num_samples, budget_env_steps, sweep_overrides)
+                groups = max(2, num_samples // 2)
+                random_trials = max(2, round(tpe.search_env_steps / budget_env_steps))
+                rows += [
+                    tpe,
+                    run_sweep(env, GROUPS, seed, groups, budget_env_steps, sweep_overrides),
+                    run_sweep(env, RANDOM, seed, random_trials, budget_env_steps, sweep_overrides),
+                ]
+            rows.append(SweepRun(env, DEFAULTS, None))
         for row in rows:
-            label, overrides = row["arm"].replace("+", "-"), []
-            if row["arm"] != DEFAULTS:
-                label += f"-s{row['sweep_seed']}"
-                overrides = [f"{CONFIG_PATHS.get(k, k)}={v}" for k, v in row["settings"].items()]
-            row["scores"] = [
-                retrain(label, overrides, seed, budget_env_steps, eval_episodes, home)
-                for seed in retrain_seeds
-            ]
-            _summarise(row)
-    baseline = rows[-1]["return_mean"]
-    summary = {}
-    for arm in ARMS:
-        mine = [r for r in rows if r["arm"] == arm]
-        summary[arm] = {
-            "beats_defaults": sum(r["return_mean"] > baseline for r in mine),
-            "sweeps": len(mine),
-            "mean_return": mean([r["return_mean"] for r in mine]),
-        }
-    returns = {(r["arm"], r["sweep_seed"]): r["return_mean"] for r in rows}
-    tpe_wins = sum(returns["tpe+asha", s] > returns["random+fifo", s] for s in sweep_seeds)
-    ties = sum(returns["tpe+asha", s] == returns["random+fifo", s] for s in sweep_seeds)
-    return {
-        "setup": {
-            "sweep_seeds": sweep_seeds,
-            "retrain_seeds": retrain_seeds,
-            "budget_env_steps": budget_env_steps,
-            "eval_episodes": eval_episodes,
-            "sweep_overrides": sweep_overrides,
-        },
-        "rows": rows,
-        "summary": summary,
-        "defaults_return": baseline,
-        "tpe_beats_random": tpe_wins,
-        "tpe_ties_random": ties,
+            row.scores = [retrain(row, s, budget_env_steps, eval_episodes) for s in retrain_seeds]
+    setup = {
+        "envs": list(envs),
+        "sweep_seeds": list(sweep_seeds),
+        "retrain_seeds": list(retrain_seeds),
+        "budget_env_steps": budget_env_steps,
+        "num_samples": num_samples,
+        "eval_episodes": eval_episodes,
+        "sweep_overrides": list(sweep_overrides),
     }
+    return {
+        "setup": setup,
+        "rows": [asdict(r) for r in rows],
+        "arms": arm_summaries(rows),
+    }
+
+
+def _interval(means: list[float]) -> tuple[float, float]:
+    """A 95% t-interval of the mean of ``means`` (NaN with fewer than two)."""
+    if len(means) < 2:
+        return math.nan, math.nan
+    from scipy.stats import t
+
+    half = t.ppf(0.975, len(means) - 1) * statistics.stdev(means) / math.sqrt(len(means))
+    centre = statistics.fmean(means)
+    return centre - half, centre + half
+
+
+def _reach(row: SweepRun, target: float) -> tuple[float, float] | None:
+    """(env steps, CPU s) the row's search had spent when a full-budget trial first
+    scored at least ``target``; None if none did."""
+    for steps, cpu, score in row.progress:
+        if score >= target:
+            return steps, cpu
+    return None
+
+
+def arm_summaries(rows: list[SweepRun]) -> dict[str, dict[str, Any]]:
+    """Per env and arm: mean and 95% interval of the re-trained champions, how often they
+    beat the defaults, how often the search winner survived, and compute to reach random
+    search's verified quality (as a share of random search's whole search)."""
+    out: dict[str, dict[str, Any]] = {}
+    for env in dict.fromkeys(r.env for r in rows):
+        defaults = next(r for r in rows if r.env == env and r.arm == DEFAULTS)
+        randoms = {r.sweep_seed: r for r in rows if r.env == env and r.arm == RANDOM}
+        for arm in (*SEARCH_ARMS, DEFAULTS):
+            mine = [r for r in rows if r.env == env and r.arm == arm]
+            means = [r.mean for r in mine]
+            low, high = _interval(means if arm != DEFAULTS else defaults.scores)
+            entry: dict[str, Any] = {
+                "mean": statistics.fmean(means if arm != DEFAULTS else defaults.scores),
+                "ci_low": low,
+                "ci_high": high,
+            }
+            if arm != DEFAULTS:
+                reach = [_reach(r, randoms[r.sweep_seed].verified_mean) for r in mine]
+                shares = [
+                    got[0] / randoms[r.sweep_seed].search_env_steps
+                    for r, got in zip(mine, reach, strict=True)
+                    if got is not None
+                ]
+                entry |= {
+                    "beats_defaults": sum(r.mean > defaults.mean for r in mine),
+                    "sweeps": len(mine),
+                    "survived": sum(bool(r.survived) for r in mine),
+                    "tau": _mean_defined([r.kendall_tau for r in mine]),
+                    "reached": len(shares),
+                    "reach_env_steps": _mean_defined([got[0] for got in reach if got is not None]),
+                    "reach_cpu_s": _mean_defined([got[1] for got in reach if got is not None]),
+                    "reach_share": statistics.median(shares) if shares else None,
+                    "search_env_steps": statistics.fmean(r.search_env_steps for r in mine),
+                    "search_cpu_s": statistics.fmean(r.search_cpu_s for r in mine),
+                }
+            out[f"{env}/{arm}"] = entry
+    return out
+
+
+def _mean_defined(values: list[float | None]) -> float | None:
+    defined = [v for v in values if v is not None and math.isfinite(v)]
+    return statistics.fmean(defined) if defined else None
+
+
+def headline(results: dict[str, Any]) -> str:
+    """One line: the default sweep's champion against the defaults and random search."""
+    parts = []
+    for key, arm in results["arms"].items():
+        env, name = key.split("/")
+        if name != TPE:
+            continue
+        defaults = results["arms"][f"{env}/{DEFAULTS}"]["mean"]
+        share = arm["reach_share"]
+        parts.append(
+            f"{env}: {arm['mean']:.3f} against the defaults' {defaults:.3f}, beats them "
+            f"{arm['beats_defaults']}/{arm['sweeps']}, reaches random search's verified "
+            f"quality in {arm['reached']}/{arm['sweeps']} sweeps"
+            + (f" at {share:.0%} of its env steps (median)" if share is not None else "")
+        )
+    return "- Sweep value (TPE + ASHA champion, re-trained): " + "; ".join(parts) + "."
 
 
 def _settings(values: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={values[k]}" for k in sorted(values))
+    return ", ".join(f"{k}={values[k]}" for k in sorted(values)) or "(composed config)"
 
 
-def _startup_trials(num_samples: int) -> int:
-    """TPE's random start-up trials, as ``SweepSettings.startup_trials`` sets them."""
-    return min(10, max(3, num_samples // 3))
+def _fmt(value: float | None, spec: str = ".3f") -> str:
+    return "n/a" if value is None or not math.isfinite(value) else format(value, spec)
 
 
 def markdown(results: dict[str, Any]) -> str:
     setup = results["setup"]
-    headers = [
-        "arm",
-        "sweep seed",
-        "champion settings",
-        "return mean",
-        "return std",
-        "match acc. mean",
-        "match acc. std",
-        "sweep wall s",
-        "search env steps",
-        "search trials",
-    ]
-    rows = [
+    runs = [
         [
+            r["env"],
             r["arm"],
             r["sweep_seed"],
             _settings(r["settings"]),
-            r["return_mean"],
-            r["return_std"],
-            r["match_mean"],
-            r["match_std"],
-            r.get("sweep_wall_s"),
-            f"{r['search_env_steps']:,}" if "search_env_steps" in r else None,
-            r.get("search_trials"),
+            ", ".join(f"{s:.3f}" for s in r["scores"]),
+            _fmt(statistics.fmean(r["scores"]) if r["scores"] else None),
+            f"{r['search_env_steps']:,.0f}" if r["arm"] != DEFAULTS else "",
+            f"{r['search_cpu_s']:,.0f}" if r["arm"] != DEFAULTS else "",
+            f"{r['sweep_wall_s']:.0f}" if r["arm"] != DEFAULTS else "",
+            {True: "yes", False: "no", None: ""}[r["survived"]],
+            _fmt(r["kendall_tau"], "+.2f") if r["arm"] != DEFAULTS else "",
         ]
         for r in results["rows"]
     ]
-    extra = f" (also {' '.join(setup['sweep_overrides'])})" if setup["sweep_overrides"] else ""
-    beats = ", ".join(
-        f"{arm} {s['beats_defaults']}/{s['sweeps']}" for arm, s in results["summary"].items()
-    )
-    seeds = len(setup["sweep_seeds"])
-    tpe_trials = max(r["search_trials"] for r in results["rows"] if r["arm"] == "tpe+asha")
-    startup = _startup_trials(tpe_trials)
-    notes = []
-    if tpe_trials <= startup:
-        notes.append("")
-        notes.append(
-            f"With {tpe_trials} trials TPE never leaves its {startup} random start-up trials, "
-            "seeded like random search (so both arms can propose the same settings): the arms "
-            "differ mainly in ASHA's early stopping and their trial counts."
+    arms = []
+    for key, a in results["arms"].items():
+        env, arm = key.split("/")
+        searched = arm != DEFAULTS
+        arms.append(
+            [
+                env,
+                arm,
+                _fmt(a["mean"]),
+                f"[{_fmt(a['ci_low'])}, {_fmt(a['ci_high'])}]",
+                f"{a['beats_defaults']}/{a['sweeps']}" if searched else "",
+                f"{a['survived']}/{a['sweeps']}" if searched else "",
+                _fmt(a.get("tau"), "+.2f") if searched else "",
+                f"{a['search_env_steps']:,.0f}" if searched else "",
+                f"{a['search_cpu_s']:,.0f}" if searched else "",
+                f"{a['reached']}/{a['sweeps']}" if searched else "",
+                _fmt(a.get("reach_env_steps"), ",.0f") if searched else "",
+                _fmt(a.get("reach_cpu_s"), ",.0f") if searched else "",
+                _fmt(a.get("reach_share"), ".0%") if searched else "",
+            ]
         )
+    overrides = " ".join(setup["sweep_overrides"])
     return "\n".join(
         [
-            f"Per sweep seed {setup['sweep_seeds']}: `motif-tune sweep sweep=default`{extra}, "
-            f"then random search + FIFO with as many trials as spend the same search env steps "
-            f"({setup['budget_env_steps']:,} env steps per trial). Each champion and the default "
-            f"config are trained again on seeds {setup['retrain_seeds']} at "
-            f"{setup['budget_env_steps']:,} env steps, and each final checkpoint is scored over "
-            f"{setup['eval_episodes']} greedy episodes (`motif-tune evaluate seed=0`: the same "
-            "episodes for every checkpoint). Mean and sample std are over the re-train seeds; "
-            "sweep wall time is the whole sweep (search and verification), env steps and "
-            "trials its search.",
+            f"Envs {', '.join(setup['envs'])}; sweep seeds {setup['sweep_seeds']}; "
+            f"`sweep=default` at {setup['budget_env_steps']:,} env steps per trial and "
+            f"seed, {setup['num_samples']} trials for `{TPE}` (half as many seed groups of "
+            f"two for `{GROUPS}`; as many full trials as `{TPE}` spent for `{RANDOM}`), "
+            f"also `{overrides}`. Each champion and the defaults are trained again on seeds "
+            f"{setup['retrain_seeds']} and scored over {setup['eval_episodes']} greedy "
+            "episodes (`evaluate seed=0`, the same for every checkpoint).",
             "",
-            table(headers, rows, align="lrlrrrrrrr"),
+            "Per arm and env: mean re-trained return, its 95% t-interval over the sweep "
+            "seeds' means (the defaults: over their re-train seeds), how often the champion "
+            "beats the defaults and the search winner survived verification, Kendall's tau "
+            "of search scores and verified means (mean over sweeps), the search's compute, "
+            "and the compute at which a full-budget search trial first scored at least "
+            "random search's verified champion mean (sweeps that did; mean env steps and "
+            "CPU s; median share of random search's env steps).",
             "",
-            "How often each arm's champion beats the default config (mean return over the "
-            f"re-train seeds, {results['defaults_return']:.3f} for the defaults): {beats}.",
+            table(
+                [
+                    "env",
+                    "arm",
+                    "return",
+                    "95% interval",
+                    "beats defaults",
+                    "winner survived",
+                    "tau",
+                    "search env steps",
+                    "search CPU s",
+                    "reached random's",
+                    "at env steps",
+                    "at CPU s",
+                    "share of random's",
+                ],
+                arms,
+                align="llrlrrrrrrrrr",
+            ),
             "",
-            f"TPE + ASHA's champion beats random + FIFO's: {results['tpe_beats_random']}/{seeds} "
-            f"sweep seeds ({results['tpe_ties_random']} tied).",
-            *notes,
+            "Every sweep:",
+            "",
+            table(
+                [
+                    "env",
+                    "arm",
+                    "sweep seed",
+                    "champion",
+                    "re-trained returns",
+                    "mean",
+                    "search env steps",
+                    "search CPU s",
+                    "sweep wall s",
+                    "winner survived",
+                    "tau",
+                ],
+                runs,
+                align="llrlllrrrrr",
+            ),
         ]
     )
 
 
 def plot(results: dict[str, Any], path: Path) -> Path:
-    rows = results["rows"]
-    figure = new_figure(1.2 * len(rows) + 2, 3.8)
-    axes = figure.subplots()
-    colours = {arm: f"C{i}" for i, arm in enumerate(ARMS)} | {DEFAULTS: "grey"}
-    for x, row in enumerate(rows):
-        returns = [s["return"] for s in row["scores"]]
-        axes.scatter([x] * len(returns), returns, color=colours[row["arm"]], zorder=3)
-        axes.hlines(row["return_mean"], x - 0.3, x + 0.3, color="black", linewidth=1)
-    axes.axhline(results["defaults_return"], color="grey", linestyle="--", linewidth=0.8)
-    labels = [
-        r["arm"] if r["sweep_seed"] is None else f"{r['arm']}\nsweep seed {r['sweep_seed']}"
-        for r in rows
-    ]
-    axes.set_xticks(range(len(rows)), labels, fontsize=8)
-    axes.set_ylabel("greedy return mean per re-train seed")
-    axes.set_title("dots: re-train seeds; black: their mean; dashed: defaults' mean", fontsize=9)
+    """One panel per env: each sweep's re-trained champion mean per arm, the arm's mean
+    and 95% interval, and the defaults' mean."""
+    envs = results["setup"]["envs"]
+    figure = new_figure(5.0 * len(envs), 4.0)
+    panels = figure.subplots(1, len(envs), squeeze=False)[0]
+    arms = (*SEARCH_ARMS, DEFAULTS)
+    for axes, env in zip(panels, envs, strict=True):
+        for x, arm in enumerate(arms):
+            summary = results["arms"][f"{env}/{arm}"]
+            mine = [r for r in results["rows"] if r["env"] == env and r["arm"] == arm]
+            points = [
+                p
+                for r in mine
+                for p in ([statistics.fmean(r["scores"])] if arm != DEFAULTS else r["scores"])
+            ]
+            axes.scatter([x] * len(points), points, color=f"C{x}", alpha=0.6, zorder=3)
+            low, high = summary["ci_low"], summary["ci_high"]
+            if math.isfinite(low):
+                axes.errorbar(
+                    x,
+                    summary["mean"],
+                    yerr=[[summary["mean"] - low], [high - summary["mean"]]],
+                    color="black",
+                    capsize=6,
+                    zorder=4,
+                )
+        defaults = results["arms"][f"{env}/{DEFAULTS}"]["mean"]
+        axes.axhline(defaults, color="grey", linestyle="--", linewidth=0.8)
+        axes.set_xticks(range(len(arms)), arms, fontsize=8)
+        axes.set_title(env)
+        axes.set_ylabel("greedy return, re-trained")
+    figure.suptitle(
+        "dots: each sweep's champion (defaults: each seed); bars: mean and 95% interval",
+        fontsize=9,
+    )
     return save_figure(figure, path)
 
 

@@ -270,14 +270,7 @@ def headline(entries: dict[str, dict[str, Any]]) -> list[str]:
         )
     r = entries.get("sweep-value", {}).get("results")
     if r:
-        parts = ", ".join(
-            f"{arm} {s['mean_return']:.3f} (beats the defaults {s['beats_defaults']}/{s['sweeps']})"
-            for arm, s in r["summary"].items()
-        )
-        lines.append(
-            f"- Sweep value: re-trained champions' mean return {parts}; defaults "
-            f"{r['defaults_return']:.3f}."
-        )
+        lines.append(importlib.import_module("bench_sweep_value").headline(r))
     r = entries.get("startup", {}).get("results")
     if r:
         lines.append(importlib.import_module("bench_startup").headline(r))

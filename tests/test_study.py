@@ -234,6 +234,16 @@ def test_trials_a_killed_driver_left_running_are_settled(isolated_runs):
     assert {t.state for t in study.get_trials()} == {TrialState.COMPLETE, TrialState.FAIL}
 
 
+def test_without_asha_a_trial_that_stopped_short_is_complete_not_pruned(isolated_runs):
+    """Only ASHA prunes: under FIFO a trial stopped early by a stop rule is COMPLETE."""
+    settings = settings_for([*SMOKE, "stop.training_iteration=1"])
+    searcher = _searcher(settings, SearchSpace(settings))
+    searcher.suggest("t1")
+    searcher.on_trial_complete("t1", {"objective": 0.4, STEPS: 100, "training_iteration": 1})
+    (trial,) = searcher.study.get_trials()
+    assert trial.state == TrialState.COMPLETE and trial.value == 0.4
+
+
 def test_a_journal_file_holds_the_study_and_the_tpe_candidates_are_a_setting(isolated_runs):
     journal = isolated_runs / "studies" / "optuna-journal.log"
     settings = settings_for(

@@ -36,6 +36,10 @@ CURATED = {
     "time_this_iter_s",
     "learners/default_policy/entropy",
     "learners/default_policy/total_loss",
+    "cost/wall_s",
+    "cost/cpu_s",
+    "cost/gpu_s",
+    "cost/env_steps_per_s",
 }
 
 
@@ -86,9 +90,9 @@ def test_smoke_sweep_records_every_trial_in_mlflow(shared_sweep):
             "0.0003",
             "4",
         )
-        # A curated dozen curves, the objective first among them; every iteration once.
+        # A curated dozen curves and the four cost figures; every iteration once.
         metrics = set(trial.data.metrics)
-        assert metrics >= CURATED and len(metrics) <= 18, sorted(metrics)
+        assert metrics >= CURATED and len(metrics) <= 22, sorted(metrics)
         history = client.get_metric_history(trial.info.run_id, "objective")
         spent = client.get_metric_history(trial.info.run_id, "num_env_steps_sampled_lifetime")
         speed = client.get_metric_history(trial.info.run_id, "env_steps_per_s")
@@ -176,6 +180,11 @@ def test_gpu_packing_on_logical_gpus_records_workers_per_gpu(isolated_runs):
         )
         assert trial.data.params["workers_per_gpu"] in {"1", "2", "4"}
         assert trial.data.params["num_envs_per_env_runner"] in {"1", "2", "4", "8"}
+        # The logical GPUs a trial holds count as its GPU-seconds: fewer with more
+        # workers sharing a GPU.
+        assert 0 < trial.data.metrics["cost/gpu_s"] <= trial.data.metrics["cost/cpu_s"]
+    # The champion is the cheapest in GPU-seconds near the best; the front is marked.
+    assert "* on the quality-cost front (GPU s)" in proc.stdout
 
 
 def test_the_registered_checkpoint_restores_into_an_algorithm_that_acts(shared_sweep, tmp_path):

@@ -53,7 +53,7 @@ def test_finalists_are_retrained_on_fresh_seeds_and_the_champion_registered(shar
     """The best search trial and the baseline are trained again on seeds 1 and 2; the
     finalists table, its plot, the champion's tags and the parent's champion score agree."""
     proc = shared_sweep.proc
-    assert "Verified on fresh seeds (1, 2) at the full budget:" in proc.stdout
+    assert "Verified on fresh seeds (1, 2) at the full budget, with their cost:" in proc.stdout
     assert "Champion: " in proc.stdout
     (parent,) = shared_sweep.runs_by_role("sweep")
     trials = shared_sweep.runs_by_role("trial")
@@ -87,3 +87,36 @@ def test_finalists_are_retrained_on_fresh_seeds_and_the_champion_registered(shar
     )
     assert best["verified"] == "True"
     assert champion_run.data.params["train_batch_size"] == best["train_batch_size"]
+
+
+def test_every_trial_records_what_it_cost_alike_in_mlflow_the_study_and_the_summary(
+    shared_sweep,
+):
+    """CPU-seconds are the trial's CPUs times its training seconds wherever they appear;
+    the summary states whether the search winner survived and Kendall's tau."""
+    from motif_tune.runtime.resources import needs_of
+    from motif_tune.search.cost import CPU_S, GPU_S, STEPS_PER_S, WALL_S
+    from motif_tune.search.study import ATTR_TUNE_TRIAL
+    from tests.conftest import SHARED_SWEEP, settings_for
+
+    cpus = needs_of(settings_for(list(SHARED_SWEEP))).amounts["CPU"]
+    runs = shared_sweep.runs_by_role("trial") + shared_sweep.runs_by_role("verify")
+    for run in runs:
+        m = run.data.metrics
+        assert m[WALL_S] > 0 and m[GPU_S] == 0
+        assert m[CPU_S] == pytest.approx(cpus * m[WALL_S], rel=1e-3)
+        assert m[STEPS_PER_S] == pytest.approx(m[STEPS] / m[WALL_S], rel=1e-3)
+    study = optuna.load_study(study_name="shared", storage=shared_sweep.study_storage)
+    by_trial = {r.data.tags["motif_tune.trial_id"]: r.data.metrics for r in runs}
+    for trial in study.trials:
+        mlflow_cost = by_trial[trial.user_attrs[ATTR_TUNE_TRIAL]]
+        assert trial.user_attrs[CPU_S] == pytest.approx(mlflow_cost[CPU_S], rel=1e-3)
+
+    out = shared_sweep.proc.stdout
+    assert "CPU s" in out and "* on the quality-cost front (CPU s)" in out
+    (parent,) = shared_sweep.runs_by_role("sweep")
+    survived = parent.data.metrics["ranking/search_winner_survived"]
+    verdict = "is the verified champion" if survived else "is not the verified champion"
+    assert "Ranking on fresh seeds: the search's winner (" in out and verdict in out
+    assert "Kendall's tau" in out
+    assert parent.data.metrics[f"champion/{CPU_S}"] > 0

@@ -129,7 +129,8 @@ def _announce(plan: SweepPlan) -> None:
     for notice in plan.search.notices:
         log.warning(notice)
     verify, sweep = settings.sweep.verify, settings.sweep
-    finalists = f"then the top {verify.top_k} and the baseline on {verify.seeds} fresh seeds; "
+    seeds = f"{verify.seeds} fresh seed{'s' if verify.seeds != 1 else ''}"
+    finalists = f"then the top {verify.top_k} and the baseline on {seeds}; "
     need = plan.need.describe() if plan.need else "nothing"
     each = f"{plan.budget.describe()} each"
     if sweep.seeds_per_trial > 1:

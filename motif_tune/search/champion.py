@@ -66,12 +66,12 @@ def champion_of(
     cheapest = min(priced, key=lambda f: (f.cost(figure.key), -sign * f.mean))
     if cheapest is best or cheapest.cost(figure.key) >= best.cost(figure.key):
         return best, (
-            f"the best verified mean; no finalist within {fmt(rule.tolerance)} of it is "
+            f"the best verified mean; no finalist within {rule.tolerance:g} of it is "
             f"cheaper in {figure.label}"
         )
     return cheapest, (
         f"the cheapest in {figure.label} ({cheapest.cost(figure.key):,.0f} against "
-        f"{best.cost(figure.key):,.0f}) within {fmt(rule.tolerance)} of the best verified "
+        f"{best.cost(figure.key):,.0f}) within {rule.tolerance:g} of the best verified "
         f"mean ({fmt(best.mean)})"
     )
 

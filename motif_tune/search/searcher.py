@@ -64,7 +64,7 @@ class StudySearcher(Searcher):
         storage_url: str,
         step_key: str,
         study_attrs: Mapping[str, Any],
-        budget: tuple[str, float] = ("training_iteration", math.inf),
+        budget: tuple[str, float] = ("training_iteration", 0.0),
         warm_trials: Sequence[FrozenTrial] = (),
         first: Mapping[str, Any] | None = None,
         metric: str = OBJECTIVE,
@@ -227,7 +227,8 @@ def make_searcher(
         storage_url=settings.study_storage,
         step_key=budget.result_key if budget.unit == "env_steps" else "training_iteration",
         study_attrs=attrs,
-        budget=(budget.result_key, budget.amount if budget.early_stopping else math.inf),
+        # Only ASHA stops a trial short of its budget: without it none is pruned.
+        budget=(budget.result_key, budget.amount if budget.early_stopping else 0.0),
         warm_trials=plan.warm_trials,
         first=plan.baseline,
     )
