@@ -162,6 +162,7 @@ def test_gpu_packing_on_logical_gpus_records_workers_per_gpu(isolated_runs):
         "sweep.num_samples=2",
         "sweep.budget.iterations=1",  # in place of 30 s of training each
         "sweep.objective.episodes=10",
+        "sweep.verify.seeds=1",
         "run_name=packing",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
