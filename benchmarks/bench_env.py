@@ -22,8 +22,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from motif_tune.envs import MOTIF_GYM_ID
 from motif_tune.envs.motif import MotifEnv
-from motif_tune.envs.registry import MOTIF_GYM_ID
 
 VECTOR_ENVS = 8
 

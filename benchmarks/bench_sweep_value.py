@@ -129,7 +129,7 @@ def _ray():
     Ray and leaves it running), so none pays Ray's start-up."""
     import ray
 
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     try:
         yield
     finally:

@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench_sweep_value import QUICK_SWEEP, _runs_tagged, run_sweep
 from benchlib import log, new_figure, save_figure, scratch, table
+from sweep_runs import QUICK_SWEEP, run_sweep, runs_tagged
 
 FULL = {"trials": 10, "budget_env_steps": 20_000, "sweep_overrides": []}
 QUICK = {
@@ -36,8 +36,8 @@ EARLIER, COLD, WARM = "earlier", "cold", "warm"
 def _sweep(arm: str, seed: int, extra: list[str], budget: int, home: Path) -> dict[str, Any]:
     row = run_sweep(arm, seed, extra, budget, home)
     name = f"value-{arm}-{seed}"
-    (parent,) = _runs_tagged(home, name, "sweep")
-    objectives = [t.data.metrics.get("objective") for t in _runs_tagged(home, name, "trial")]
+    (parent,) = runs_tagged(home, name, "sweep")
+    objectives = [t.data.metrics.get("objective") for t in runs_tagged(home, name, "trial")]
     row["champion_mean"] = parent.data.metrics.get("champion/objective_mean")
     row["search_best"] = max((o for o in objectives if o is not None), default=None)
     row["name"] = name
