@@ -59,10 +59,14 @@ FULL = {
     "envs": ["motif", "cartpole"],
     "sweep_seeds": [0, 1, 2],
     "retrain_seeds": [100, 101, 102],
-    "budget_env_steps": 6000,
-    "num_samples": 8,
-    "eval_episodes": 60,
-    "sweep_overrides": ["sweep.verify.seeds=2", "sweep.objective.episodes=30"],
+    "budget_env_steps": 4000,
+    "num_samples": 6,
+    "eval_episodes": 50,
+    "sweep_overrides": [
+        "sweep.verify.top_k=1",
+        "sweep.verify.seeds=2",
+        "sweep.objective.episodes=30",
+    ],
 }
 QUICK = {
     "envs": ["motif", "cartpole"],
