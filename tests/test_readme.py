@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import os
 import re
 import shlex
 import subprocess
@@ -222,10 +223,22 @@ def make_targets() -> set[str]:
     return set(re.findall(r"^([A-Za-z][\w-]*):", (CHECKOUT / "Makefile").read_text(), re.M))
 
 
+MAKE_STATE = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"}
+
+
+def makefile_variables() -> set[str]:
+    """The variables the Makefile lets its caller set (``NAME ?= …``)."""
+    return set(re.findall(r"^(\w+)\s*\?=", (CHECKOUT / "Makefile").read_text(), re.M))
+
+
 def make_dry_run(args: Sequence[str]) -> list[list[str]]:
     """The arguments of each ``motif-tune`` command that ``make ARGS`` would run."""
+    # Not the variables of a `make test ARGS=…` this test may run under: make exports
+    # them, and its ARGS would reach the dry run.
+    inherited = MAKE_STATE | makefile_variables()
+    env = {k: v for k, v in os.environ.items() if k not in inherited}
     proc = subprocess.run(
-        ["make", "-n", *args], cwd=CHECKOUT, capture_output=True, text=True, timeout=60
+        ["make", "-n", *args], cwd=CHECKOUT, capture_output=True, text=True, timeout=60, env=env
     )
     assert proc.returncode == 0, proc.stderr
     found = [motif_tune_args(w) for line in proc.stdout.splitlines() for w in programs(line)]
