@@ -24,11 +24,10 @@ from motif_tune.compat.ray import build_algorithm_in
 from motif_tune.config import Settings
 from motif_tune.pipeline.reporting import ENV_STEPS, Reporter
 from motif_tune.results import OBJECTIVE, SEEDS_MEAN, SEEDS_SE, is_number
-from motif_tune.rllib.algorithm import trial_request
-from motif_tune.rllib.builder import algorithm_class, build_algorithm_config
+from motif_tune.rllib.builder import algorithm_class
 from motif_tune.search.budget import Budget
 from motif_tune.search.params import SEED, searched_values
-from motif_tune.search.trial import Scorer, trial_config
+from motif_tune.search.trial import Scorer, trial_config, trial_placement
 
 GROUP_FOLDER = "seed_group"
 SEEDS_COUNT = "seeds/count"
@@ -101,11 +100,7 @@ def make_seed_group(base: Settings, budget: Budget, seeds: int) -> type:
     class SeedGroup(Trainable):
         @classmethod
         def default_resource_request(cls, config: Any):
-            try:
-                algo_config = trial_config(base, searched_values(config))
-            except Exception:  # the trial itself reports the error, not Tune's controller
-                algo_config = build_algorithm_config(base)
-            return trial_request(algo_cls, algo_config, seeds)
+            return trial_placement(base, algo_cls, config, seeds)
 
         def setup(self, config: dict) -> None:
             self._searched = searched_values(config)

@@ -23,11 +23,11 @@ from typing import Any
 from motif_tune.config import Settings
 from motif_tune.pipeline.reporting import Reporter
 from motif_tune.results import OBJECTIVE
-from motif_tune.rllib.algorithm import RLLIB_METADATA, trial_request
-from motif_tune.rllib.builder import algorithm_class, build_algorithm_config
+from motif_tune.rllib.algorithm import RLLIB_METADATA
+from motif_tune.rllib.builder import algorithm_class
 from motif_tune.search.budget import Budget
 from motif_tune.search.params import searched_values
-from motif_tune.search.trial import Scorer, trial_config
+from motif_tune.search.trial import Scorer, trial_config, trial_placement
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +45,7 @@ def make_trainable(base: Settings, budget: Budget, seeds: int = 1) -> type:
     class MotifTrial(algo_cls):  # type: ignore[misc, valid-type]
         @classmethod
         def default_resource_request(cls, config: Any):
-            try:
-                algo_config = trial_config(base, searched_values(config))
-            except Exception:  # the trial itself reports the error, not Tune's controller
-                algo_config = build_algorithm_config(base)
-            return trial_request(algo_cls, algo_config)
+            return trial_placement(base, algo_cls, config)
 
         def __init__(self, config: Any = None, **kwargs: Any) -> None:
             self._searched = searched_values(config)

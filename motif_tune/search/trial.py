@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 from motif_tune.config import Settings
 from motif_tune.config.schema import ObjectiveSettings
 from motif_tune.results import is_number, nested_get
+from motif_tune.rllib.algorithm import trial_request
 from motif_tune.rllib.builder import build_algorithm_config, evaluate_on_demand
 from motif_tune.search.budget import Budget
-from motif_tune.search.params import trial_settings
+from motif_tune.search.params import searched_values, trial_settings
 
 if TYPE_CHECKING:
     from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
@@ -35,6 +36,17 @@ def trial_config(base: Settings, values: dict[str, Any]) -> AlgorithmConfig:
             config, objective.episodes, num_envs=objective.num_envs, seed=objective.seed
         )
     return config
+
+
+def trial_placement(base: Settings, algo_cls: type, config: Any, seeds: int = 1) -> Any:
+    """The placement group a trial with Tune's ``config`` asks for (``seeds`` copies of its
+    actors); a config that does not build asks with the composed one (the trial itself
+    reports the error, not Tune's controller)."""
+    try:
+        algo_config = trial_config(base, searched_values(config))
+    except Exception:
+        algo_config = build_algorithm_config(base)
+    return trial_request(algo_cls, algo_config, seeds)
 
 
 class Scorer:
