@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -223,3 +225,23 @@ def _fingerprint(folder: Path) -> dict[str, tuple[int, int]]:
         for path in folder.rglob("*")
         if path.is_file() and path.suffix != ".lock"
     }
+
+
+def kill_when(command: list[str], ready, what: str, timeout_s: float = 300) -> None:
+    """Start ``command`` in a process group of its own and SIGKILL the group (the driver
+    and its local Ray) as soon as ``ready()``."""
+    driver = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.time() + timeout_s
+    try:
+        while time.time() < deadline:
+            if ready():
+                break
+            assert driver.poll() is None, "the sweep ended before it could be killed"
+            time.sleep(0.25)
+        else:
+            pytest.fail(what)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()

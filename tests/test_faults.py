@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import time
 
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from tests.conftest import cli, runs_by_role
+from tests.conftest import cli, kill_when, runs_by_role
 
 pytestmark = pytest.mark.slow
 
@@ -112,7 +109,7 @@ def test_a_sweep_killed_in_the_search_and_in_verification_resumes_without_duplic
     iteration recorded once, the study has no trial left running and each Tune trial was
     told to it once, and the champion is registered once."""
     experiment = isolated_runs / "ray_results" / "killed"
-    _kill_when(
+    kill_when(
         cli("sweep", *KILLED),
         lambda: _one_finished_and_one_running(experiment),
         "no trial finished while another ran",
@@ -123,7 +120,7 @@ def test_a_sweep_killed_in_the_search_and_in_verification_resumes_without_duplic
     assert TrialState.RUNNING in {t.state for t in killed.trials}
 
     verification = isolated_runs / "ray_results" / "killed-verify"
-    _kill_when(
+    kill_when(
         cli("resume", "run_name=killed"),
         lambda: any(verification.glob("trial_*/result.json")),
         "the resumed sweep did not reach verification",
@@ -164,26 +161,6 @@ def test_a_sweep_killed_in_the_search_and_in_verification_resumes_without_duplic
     assert finalists in (1, 2) and len(ids) == len(set(ids)) == 2 * finalists
     assert sorted(v.data.params["seed"] for v in verify) == ["1"] * finalists + ["2"] * finalists
     assert len(client.search_model_versions("name = 'smoke-PPO-motif'")) == 1
-
-
-def _kill_when(command: list[str], ready, what: str, timeout_s: float = 300) -> None:
-    """Start ``command`` in a process group of its own and SIGKILL the group (the driver
-    and its local Ray) as soon as ``ready()``."""
-    driver = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    deadline = time.time() + timeout_s
-    try:
-        while time.time() < deadline:
-            if ready():
-                break
-            assert driver.poll() is None, "the sweep ended before it could be killed"
-            time.sleep(0.25)
-        else:
-            pytest.fail(what)
-    finally:
-        os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait()
 
 
 def _one_finished_and_one_running(experiment) -> bool:
