@@ -62,6 +62,13 @@ BENCHMARKS = [
         {},
         {},
     ),
+    Benchmark(
+        "pbt",
+        "bench_pbt",
+        "PBT against TPE + ASHA at equal env steps",
+        {},
+        {},
+    ),
     Benchmark("startup", "bench_startup", "Start-up time and peak memory", {}, {}),
     Benchmark("faults", "bench_faults", "Throughput with a flaky env", {}, {}),
     Benchmark(
@@ -271,6 +278,9 @@ def headline(entries: dict[str, dict[str, Any]]) -> list[str]:
     r = entries.get("sweep-value", {}).get("results")
     if r:
         lines.append(importlib.import_module("bench_sweep_value").headline(r))
+    r = entries.get("pbt", {}).get("results")
+    if r:
+        lines.append(importlib.import_module("bench_pbt").headline(r))
     r = entries.get("startup", {}).get("results")
     if r:
         lines.append(importlib.import_module("bench_startup").headline(r))

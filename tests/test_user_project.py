@@ -141,7 +141,7 @@ def test_the_projects_files_add_choices_and_replace_shipped_ones(project):
 
 def test_the_help_and_a_refusal_list_the_projects_choices(project, capsys):
     assert main(["sweep", "sweep=nope"]) == EXIT_BAD_INPUT
-    assert "valid choices: algo, default, gpu_packing, pick, smoke." in capsys.readouterr().err
+    assert "valid choices: algo, default, gpu_packing, pbt, pick, smoke." in capsys.readouterr().err
     assert main(["--help"]) == EXIT_OK
     assert "pick" in capsys.readouterr().out
 

@@ -196,6 +196,8 @@ class ParamSpec(_Model):
     path: str | None = None
     # Search this dimension only when the scaling profile gives env runners GPUs.
     only_with_gpus: bool = False
+    # Population-based training (scheduler pbt/pb2) changes this value as trials train.
+    mutable: bool = False
 
     @model_validator(mode="after")
     def _check_shape(self) -> ParamSpec:
@@ -223,11 +225,23 @@ def _flatten_space(space: Mapping[str, Any], prefix: str = "") -> Iterator[tuple
             yield name, spec
 
 
+POPULATION_SCHEDULERS = ("pbt", "pb2")
+
+
 class SchedulerSettings(_Model):
-    type: Literal["fifo", "asha"] = "fifo"
+    type: Literal["fifo", "asha", "pbt", "pb2"] = "fifo"
     # ASHA's first rung as a fraction of the budget; rungs grow by reduction_factor.
     grace_fraction: float = Field(default=0.125, gt=0, lt=1)
     reduction_factor: float = Field(default=2, gt=1)
+    # PBT/PB2: the population is compared (the weak copy the strong) every this much of
+    # the budget's unit (null: a fifth of the budget); Ray's defaults for the rest.
+    perturbation_interval: float | None = Field(default=None, gt=0)
+    quantile_fraction: float = Field(default=0.25, gt=0, le=0.5)
+    resample_probability: float = Field(default=0.25, ge=0, le=1)  # pbt only
+
+    @property
+    def population_based(self) -> bool:
+        return self.type in POPULATION_SCHEDULERS
 
 
 class BudgetSettings(_Model):
@@ -368,6 +382,50 @@ class SweepSettings(_Model):
             raise ValueError(
                 f"sweep.metric ({self.metric}) must be an env_runners/ episode metric to be "
                 "scored by evaluation; use sweep.objective.by=smoothed for other metrics"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _population_settings(self) -> SweepSettings:
+        scheduler = self.scheduler
+        mutable = [name for name, spec in self.space.items() if spec.mutable]
+        if not scheduler.population_based:
+            if mutable:
+                raise ValueError(
+                    f"sweep.space.{mutable[0]} is mutable, which only population-based "
+                    "training changes: set sweep.scheduler.type to pbt or pb2, or drop mutable"
+                )
+            return self
+        kind = scheduler.type
+        if not mutable:
+            raise ValueError(
+                f"sweep.scheduler.type={kind} needs at least one mutable dimension in "
+                "sweep.space, e.g. algo.training.lr: {type: float, low: 1e-5, high: 1e-3, "
+                "log: true, mutable: true}"
+            )
+        if kind == "pb2":
+            discrete = [n for n in mutable if self.space[n].type != "float"]
+            if discrete:
+                raise ValueError(
+                    f"sweep.space.{discrete[0]} is {self.space[discrete[0]].type}: pb2 mutates "
+                    "float ranges only; use sweep.scheduler.type=pbt or make it a float range"
+                )
+        if self.seeds_per_trial > 1:
+            raise ValueError(
+                f"sweep.seeds_per_trial={self.seeds_per_trial} cannot be combined with {kind}: "
+                "a population member trains one seed (verification retrains on fresh seeds)"
+            )
+        if self.warm_start:
+            raise ValueError(
+                f"sweep.warm_start cannot seed a {kind} population (its members start from "
+                "random draws of sweep.space); drop warm_start"
+            )
+        interval = scheduler.perturbation_interval
+        if interval is not None and interval >= self.budget.amount:
+            raise ValueError(
+                f"sweep.scheduler.perturbation_interval ({interval:g}) must be below the "
+                f"budget ({self.budget.amount:g} {self.budget.unit}): the population is "
+                "compared every interval"
             )
         return self
 

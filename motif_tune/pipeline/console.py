@@ -100,6 +100,7 @@ class SweepConsole(Callback):
         if row is None:
             return
         self.on_trial_result(iteration, trials, trial, trial.last_result or {})
+        row.values = searched_values(trial.config)  # a population member's last values
         row.status = "finished" if row.spent >= self.budget.amount else "stopped early"
         self._event(
             f"{self.title}: trial {row.trial_id} {row.status}: objective {fmt(row.objective)} "

@@ -17,6 +17,18 @@ from motif_tune.search.cost import Held, trial_cost
 log = logging.getLogger(__name__)
 
 ENV_STEPS = RESULT_KEYS["env_steps"]
+# Keys of an Algorithm's result that are Tune's counters of the trial holding it (a seed
+# group's, a scheduled trial's): that trial reports its own.
+TRIAL_COUNTERS = (
+    "training_iteration",
+    "time_this_iter_s",
+    "time_total_s",
+    "time_since_restore",
+    "iterations_since_restore",
+    "timesteps_total",
+    "episodes_total",
+    "done",
+)
 
 
 class Reporter:

@@ -22,7 +22,7 @@ from typing import Any
 
 from motif_tune.compat.ray import build_algorithm_in
 from motif_tune.config import Settings
-from motif_tune.pipeline.reporting import ENV_STEPS, Reporter
+from motif_tune.pipeline.reporting import ENV_STEPS, TRIAL_COUNTERS, Reporter
 from motif_tune.results import OBJECTIVE, SEEDS_MEAN, SEEDS_SE, is_number
 from motif_tune.rllib.builder import algorithm_class
 from motif_tune.search.budget import Budget
@@ -31,18 +31,9 @@ from motif_tune.search.trial import Scorer, trial_config, trial_placement
 
 GROUP_FOLDER = "seed_group"
 SEEDS_COUNT = "seeds/count"
-# Keys of a seed's result that count for that seed alone: the group's are Tune's own.
-_PER_SEED = (
-    "training_iteration",
-    "time_this_iter_s",
-    "time_total_s",
-    "time_since_restore",
-    "iterations_since_restore",
-    "timesteps_total",
-    "episodes_total",
-    "done",
-    "evaluation",  # a seed's own scoring evaluation: the group's score is under seeds/
-)
+# Keys of a seed's result that count for that seed alone: the group's are Tune's own
+# (and a seed's own scoring evaluation: the group's score is under seeds/).
+_PER_SEED = (*TRIAL_COUNTERS, "evaluation")
 
 
 @dataclass

@@ -12,8 +12,9 @@ from motif_tune.search.ranking import (
     RankingHeld,
     Selection,
     TrialScore,
+    champion_schedule,
     describe_finalist,
-    describe_values,
+    describe_score,
 )
 from motif_tune.text import fmt, relative, text_table
 
@@ -38,6 +39,7 @@ class SweepSummary:
     model_uri: str | None = None  # models:/<name>/<version> of this sweep's winner
     unwritten: str | None = None  # what MLflow lacks, and how to write it (None: nothing)
     retried: dict[str, int] = field(default_factory=dict)  # trial id -> failures survived
+    budget_unit: str = "env steps"  # the unit of a population champion's schedule
 
     # What scripts read (the public Python surface returns this object).
     @property
@@ -88,7 +90,10 @@ class SweepSummary:
             lines.append(_held_line(self.selection.held))
         best = self.best
         if best is not None:
-            lines.append(f"Champion: {describe_values(best.values)}: {self._champion_score()}")
+            lines.append(f"Champion: {describe_score(best)}: {self._champion_score()}")
+            schedule = champion_schedule(best, self.budget_unit)
+            if schedule:
+                lines.append(f"  schedule (replayed on every seed): {schedule}")
             if self.selection.reason:
                 lines.append(f"  chosen as {self.selection.reason}")
             checkpoint = relative(self.best_checkpoint) if self.best_checkpoint else "(none saved)"
@@ -136,7 +141,7 @@ def _ranking_table(scores: list[TrialScore]) -> list[str]:
             (
                 str(rank),
                 s.trial_id + (" (baseline)" if s.baseline else ""),
-                describe_values(s.values),
+                describe_score(s),
                 fmt(s.objective),
                 f"{s.spent:,.0f}" + ("" if s.finished else " (stopped early)"),
                 f"{s.wall_s:.0f} s" if math.isfinite(s.wall_s) else "-",
@@ -161,7 +166,7 @@ def _finalists_table(selection: Selection) -> list[str]:
             (
                 str(f.rank),
                 describe_finalist(f),
-                fmt(f.search.objective),
+                fmt(f.search.objective) if math.isfinite(f.search.objective) else "-",
                 _spread(f),
                 " ".join(fmt(s) for s in f.scores),
                 *(_figure(f.cost(figure.key)) for figure in figures),

@@ -89,6 +89,7 @@ def summarise(
         model_uri=f"models:/{registered.model}/{registered.version}" if registered else None,
         unwritten=_unwritten(recorded, settings),
         retried=retried_trials,
+        budget_unit=plan.budget.unit_name,
     )
 
 

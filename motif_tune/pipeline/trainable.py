@@ -16,20 +16,16 @@ Each result carries the trial's score under ``objective``
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
 from typing import Any
 
 from motif_tune.config import Settings
 from motif_tune.pipeline.reporting import Reporter
+from motif_tune.pipeline.restoring import existing_checkpoint
 from motif_tune.results import OBJECTIVE
-from motif_tune.rllib.algorithm import RLLIB_METADATA
 from motif_tune.rllib.builder import algorithm_class
 from motif_tune.search.budget import Budget
 from motif_tune.search.params import searched_values
 from motif_tune.search.trial import Scorer, trial_config, trial_placement
-
-log = logging.getLogger(__name__)
 
 
 def make_trainable(base: Settings, budget: Budget, seeds: int = 1) -> type:
@@ -40,6 +36,10 @@ def make_trainable(base: Settings, budget: Budget, seeds: int = 1) -> type:
         from motif_tune.pipeline.seed_group import make_seed_group
 
         return make_seed_group(base, budget, seeds)
+    if base.sweep.scheduler.population_based:
+        from motif_tune.pipeline.scheduled_trial import make_scheduled_trial
+
+        return make_scheduled_trial(base, budget)
     algo_cls = algorithm_class(base.algo.name)
 
     class MotifTrial(algo_cls):  # type: ignore[misc, valid-type]
@@ -71,7 +71,7 @@ def make_trainable(base: Settings, budget: Budget, seeds: int = 1) -> type:
             """Restore, from the newest checkpoint on disk when Tune's saved state names
             one it has since deleted (a driver killed between Tune keeping a newer
             checkpoint and saving its state); RLlib's state restores the iteration."""
-            super().restore(_existing_checkpoint(checkpoint_path))
+            super().restore(existing_checkpoint(checkpoint_path))
 
         def get_auto_filled_metrics(self, *args: Any, **kwargs: Any) -> dict:
             """Report the searched values as the trial's config, not RLlib's 300 keys."""
@@ -83,22 +83,3 @@ def make_trainable(base: Settings, budget: Budget, seeds: int = 1) -> type:
 
     MotifTrial.__name__ = MotifTrial.__qualname__ = algo_cls.__name__
     return MotifTrial
-
-
-def _existing_checkpoint(saved: Any) -> Any:
-    """``saved`` (a Tune training result), or the newest complete checkpoint beside it
-    when its own folder is gone from local storage."""
-    checkpoint = getattr(saved, "checkpoint", None)
-    path = Path(getattr(checkpoint, "path", "") or "")
-    if checkpoint is None or checkpoint.filesystem.type_name != "local" or path.exists():
-        return saved
-    newest = max(
-        (p for p in path.parent.glob("checkpoint_*") if (p / RLLIB_METADATA).is_file()),
-        default=None,
-    )
-    if newest is None:
-        return saved
-    log.warning("Checkpoint %s is gone; restoring from %s instead.", path.name, newest.name)
-    from ray.tune import Checkpoint
-
-    return type(saved)(checkpoint=Checkpoint.from_directory(str(newest)), metrics=saved.metrics)

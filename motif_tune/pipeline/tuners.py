@@ -21,8 +21,9 @@ from motif_tune.pipeline.plan import SweepPlan
 from motif_tune.pipeline.trainable import make_trainable
 from motif_tune.results import OBJECTIVE
 from motif_tune.search.budget import Budget
+from motif_tune.search.population import PopulationRecorder
 from motif_tune.search.schedulers import make_scheduler
-from motif_tune.search.searcher import make_searcher
+from motif_tune.search.searcher import make_searcher, population_points
 
 if TYPE_CHECKING:
     from ray import tune
@@ -49,6 +50,23 @@ def search_tuner(plan: SweepPlan, sweep_run: SweepRun) -> tune.Tuner:
         )
     if plan.search.baseline is None:
         log.info("The composed config's values are not in the search space: no baseline trial.")
+    callbacks = sweep_callbacks(plan, sweep_run, "trial", settings.sweep.num_samples, budget)
+    population = plan.search.population
+    if population is not None:
+        points = population_points(settings, plan.search, sweep_run.run_id)
+        # Every member exists from the start (Tune runs as many as the cluster fits, PBT
+        # pauses them at comparisons in turn): a member not yet created could be neither
+        # copied nor compared.
+        tune_config = tune.TuneConfig(
+            search_alg=PopulationRecorder(
+                points, settings.study_storage, settings.run_name, len(points)
+            ),
+            scheduler=make_scheduler(budget, population),
+            num_samples=len(points),
+        )
+        return make_tuner(
+            plan, settings.run_name, trainable, tune_config, callbacks, budget, _keys_of(points)
+        )
     searcher = make_searcher(settings, plan.search, sweep_run.run_id)
     tune_config = tune.TuneConfig(
         search_alg=searcher,
@@ -56,7 +74,6 @@ def search_tuner(plan: SweepPlan, sweep_run: SweepRun) -> tune.Tuner:
         num_samples=settings.sweep.num_samples,
         max_concurrent_trials=plan.concurrency,
     )
-    callbacks = sweep_callbacks(plan, sweep_run, "trial", settings.sweep.num_samples, budget)
     return make_tuner(plan, settings.run_name, trainable, tune_config, callbacks, budget)
 
 
@@ -119,12 +136,14 @@ def make_tuner(
     _quiet_tune(settings)
     tune_config.metric, tune_config.mode = OBJECTIVE, sweep.mode
     tune_config.trial_name_creator = tune_config.trial_dirname_creator = _trial_name
+    # A population member copies another's latest checkpoint: none may be deleted under it.
+    keep = None if budget.perturbation_interval is not None else sweep.checkpoint.num_to_keep
     run_config = tune.RunConfig(
         name=name,
         storage_path=settings.storage_path,
         stop={**settings.stop, **budget.stop_rule()},
         checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=sweep.checkpoint.num_to_keep,
+            num_to_keep=keep,
             checkpoint_score_attribute=OBJECTIVE,
             checkpoint_score_order=sweep.mode,
             checkpoint_frequency=sweep.checkpoint.frequency,

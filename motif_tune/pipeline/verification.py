@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 def verify(plan: SweepPlan, sweep_run: SweepRun, ranking: list[TrialScore]) -> list[Finalist]:
     """The top ``verify.top_k`` configurations and the baseline, each scored on every fresh
     seed (none when verification is off)."""
-    finalists = choose_finalists(ranking, plan.settings.sweep.verify.top_k)
+    search = plan.search
+    baseline = search.baseline if search.population is not None else None
+    finalists = choose_finalists(ranking, plan.settings.sweep.verify.top_k, baseline)
     if not finalists:
         return []
     points = verification_points(finalists, list(plan.search.verify_seeds))

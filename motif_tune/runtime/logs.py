@@ -98,6 +98,9 @@ def configure_logging(
         logging.getLogger(name).setLevel(logging.ERROR)
     # RLlib registers its own env wrapper again in every runner; gymnasium warns each time.
     warnings.filterwarnings("ignore", ".*Overriding environment rllib-", UserWarning)
+    # A population member's new values need a new Algorithm: actors are not reused on
+    # purpose (Tune suggests reuse_actors to every PBT run).
+    warnings.filterwarnings("ignore", "Consider boosting PBT performance", UserWarning)
 
 
 def route_ray_logs() -> None:

@@ -30,7 +30,7 @@ RESULT_KEYS = {
     "iterations": "training_iteration",
 }
 # Searched names that change how much data one iteration holds.
-_DATA_PER_ITERATION = (ROLLOUT_FRAGMENT_LENGTH, TRAIN_BATCH_SIZE, NUM_ENVS_PER_ENV_RUNNER)
+DATA_PER_ITERATION = (ROLLOUT_FRAGMENT_LENGTH, TRAIN_BATCH_SIZE, NUM_ENVS_PER_ENV_RUNNER)
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,10 @@ class Budget:
 
     unit: str
     amount: float
-    milestones: tuple[float, ...]  # ASHA's rungs (empty: no early stopping)
+    milestones: tuple[float, ...]  # scoring points: ASHA's rungs, or PBT's comparisons
     reduction_factor: float
+    # PBT/PB2: the population is compared every this much (None: not population-based).
+    perturbation_interval: float | None = None
 
     @property
     def result_key(self) -> str:
@@ -48,16 +50,22 @@ class Budget:
 
     @property
     def early_stopping(self) -> bool:
-        return bool(self.milestones)
+        """ASHA stops trials short of the budget (PBT never does)."""
+        return bool(self.milestones) and self.perturbation_interval is None
 
     @property
     def grace_period(self) -> float:
         return self.milestones[0]
 
+    @property
+    def unit_name(self) -> str:
+        """The unit in words: 'env steps', 's of training', 'iterations'."""
+        names = {"env_steps": "env steps", "time_s": "s of training", "iterations": "iterations"}
+        return names[self.unit]
+
     def describe(self, amount: float | None = None) -> str:
         """``amount`` (by default the budget's own) in its unit: '8 s of training'."""
-        names = {"env_steps": "env steps", "time_s": "s of training", "iterations": "iterations"}
-        return f"{self.amount if amount is None else amount:,.0f} {names[self.unit]}"
+        return f"{self.amount if amount is None else amount:,.0f} {self.unit_name}"
 
     def stop_rule(self) -> dict[str, float]:
         return {self.result_key: self.amount}
@@ -72,6 +80,7 @@ class Budget:
             self.amount * seeds,
             tuple(m * seeds for m in self.milestones),
             self.reduction_factor,
+            self.perturbation_interval,
         )
 
 
@@ -81,6 +90,14 @@ def trial_budget(settings: Settings) -> Budget:
     unit, amount = sweep.budget.unit, float(sweep.budget.amount)
     scheduler = sweep.scheduler
     milestones: tuple[float, ...] = ()
+    if scheduler.population_based:
+        # Each member is scored at every comparison, so the weak copy the strong by a
+        # score of that moment.
+        interval = scheduler.perturbation_interval or amount / 5
+        if unit != "time_s":
+            interval = float(max(math.ceil(interval), 1))
+        points = tuple(interval * k for k in range(1, math.ceil(amount / interval)))
+        return Budget(unit, amount, points, scheduler.reduction_factor, interval)
     if scheduler.type == "asha":
         grace = scheduler.grace_fraction * amount
         if unit != "time_s":
@@ -102,7 +119,7 @@ def budget_notices(settings: Settings, budget: Budget) -> list[str]:
             f"sweep.budget ({budget.describe()}) leaves no room for ASHA's grace period "
             f"({sweep.scheduler.grace_fraction:g} of it): early stopping is off for this sweep."
         )
-    searched = [name for name in _DATA_PER_ITERATION if name in sweep.space]
+    searched = [name for name in DATA_PER_ITERATION if name in sweep.space]
     if budget.unit == "iterations" and searched:
         notices.append(
             f"sweep.budget counts iterations while the sweep searches {', '.join(searched)}: "

@@ -96,7 +96,8 @@ def ranking_held(
 ) -> RankingHeld | None:
     """Whether the search's winner is the champion, and Kendall's tau between the
     finalists' search scores and their verified means."""
-    scored = [f for f in finalists if f.scores]
+    # A population's baseline that no member kept has no search score of its own.
+    scored = [f for f in finalists if f.scores and math.isfinite(f.search.objective)]
     if champion is None or not ranking or not scored:
         return None
     tau = kendall_tau([f.search.objective for f in scored], [f.mean for f in scored])

@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 
 from motif_tune.config import ParamSpec, Settings, apply_overrides
 from motif_tune.errors import ConfigError
+from motif_tune.search.schedule import SCHEDULE, Schedule
 from motif_tune.text import fmt
 
 # A trial's seed (verification retrains a configuration on several).
@@ -109,7 +110,14 @@ def short_name(name: str) -> str:
 
 
 def short_values(values: Mapping[str, Any]) -> str:
-    """``fragment=29 batch=232`` (searched values in a few characters)."""
+    """``fragment=29 batch=232`` (searched values in a few characters); a replayed
+    schedule as its first values and how many changes follow."""
+    if SCHEDULE in values:
+        schedule = Schedule.from_json(values[SCHEDULE])
+        rest = {k: v for k, v in values.items() if k != SCHEDULE}
+        changes = len(schedule.changes) - 1
+        first = short_values(schedule.initial | rest)
+        return f"{first}, then {changes} change{'s' if changes != 1 else ''}" if changes else first
     return " ".join(f"{short_name(k)}={fmt(v)}" for k, v in values.items())
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from motif_tune.config import Settings
 from motif_tune.search.budget import Budget, budget_notices, trial_budget
 from motif_tune.search.params import baseline_values, check_space_paths
+from motif_tune.search.population import Population, check_mutations
 from motif_tune.search.space import SearchSpace
 from motif_tune.search.study import WarmStart, check_new_study, study_attrs, warm_start
 
@@ -25,6 +26,7 @@ class SearchPlan:
     baseline: dict[str, Any] | None  # the first trial: the composed config's own values
     verify_seeds: tuple[int, ...]  # seeds no search trial used (those train with ``seed``..)
     study_attrs: dict[str, Any]  # the question the study answers, and what lists it
+    population: Population | None = None  # population-based training (pbt/pb2)
     warm_trials: tuple[FrozenTrial, ...] = ()
     warm_lines: tuple[str, ...] = ()  # what each earlier sweep lent (the terminal says so)
     notices: tuple[str, ...] = ()
@@ -34,6 +36,7 @@ def plan_search(settings: Settings, new_study: bool = True) -> SearchPlan:
     """The search's plan; a space that cannot fill a batch, a study name taken or a warm
     start that asks another question is refused here, in one sentence."""
     check_space_paths(settings)
+    check_mutations(settings)
     space = SearchSpace(settings)
     warm = WarmStart()
     if new_study:
@@ -50,6 +53,7 @@ def plan_search(settings: Settings, new_study: bool = True) -> SearchPlan:
         baseline=space.resolve(baseline) if baseline else None,
         verify_seeds=seeds,
         study_attrs=study_attrs(settings),
+        population=Population.of(settings),
         warm_trials=warm.trials,
         warm_lines=warm.lines,
         notices=(*budget_notices(settings, budget), *warm.notices),

@@ -18,6 +18,7 @@ from motif_tune.results import OBJECTIVE, is_number
 from motif_tune.search.budget import Budget
 from motif_tune.search.cost import costs_of
 from motif_tune.search.params import SEED
+from motif_tune.search.schedule import SCHEDULE, Schedule
 from motif_tune.text import fmt
 
 
@@ -51,6 +52,12 @@ class TrialScore:
     seed: int | None = None  # verification trials train with a seed of their own
     wall_s: float = math.nan  # training time, evaluations not counted
     cost: dict[str, float] = field(default_factory=dict)  # search.cost's figures
+    schedule: str | None = None  # a population member's values over time (JSON)
+
+    @property
+    def point(self) -> dict[str, Any]:
+        """What verification retrains: the values, or a population member's schedule."""
+        return {SCHEDULE: self.schedule} if self.schedule else dict(self.values)
 
 
 def trial_scores(
@@ -65,6 +72,7 @@ def trial_scores(
             continue
         config = dict(result.config or {})
         values = {k: v for k, v in config.items() if k != SEED}
+        schedule = metrics.get(SCHEDULE) if SCHEDULE not in values else None
         scores.append(
             TrialScore(
                 trial_id=metrics["trial_id"],
@@ -77,6 +85,7 @@ def trial_scores(
                 seed=config.get(SEED),
                 wall_s=float(metrics.get("time_total_s", math.nan)),
                 cost=costs_of(metrics),
+                schedule=schedule,
             )
         )
     sign = -1 if mode == "max" else 1
@@ -130,28 +139,48 @@ class Finalist:
         return pick(range(len(self.scores)), key=self.scores.__getitem__)
 
 
-def choose_finalists(ranked: list[TrialScore], top_k: int) -> list[Finalist]:
-    """The top ``top_k`` distinct configurations, and the baseline if it is not one."""
+def choose_finalists(
+    ranked: list[TrialScore], top_k: int, baseline: Mapping[str, Any] | None = None
+) -> list[Finalist]:
+    """The top ``top_k`` distinct configurations (or schedules), and the baseline if it is
+    not one. ``baseline``: the composed config's values, verified as a schedule that never
+    changes when no trial kept them to its end (a population's members all may change)."""
     if top_k == 0:
         return []
     chosen: list[TrialScore] = []
     for score in ranked:
-        if len(chosen) < top_k and all(score.values != c.values for c in chosen):
+        if len(chosen) < top_k and all(score.point != c.point for c in chosen):
             chosen.append(score)
-    baseline = next((s for s in ranked if s.baseline), None)
-    if baseline is not None and all(baseline.values != c.values for c in chosen):
-        chosen.append(baseline)
+    kept = next((s for s in ranked if s.baseline and not _changed(s)), None)
+    if kept is None and baseline is not None:
+        kept = TrialScore(
+            trial_id="baseline",
+            values=dict(baseline),
+            objective=math.nan,
+            spent=0.0,
+            finished=False,
+            checkpoint=None,
+            baseline=True,
+            schedule=Schedule.starting(baseline).to_json(),
+        )
+    if kept is not None and all(kept.point != c.point for c in chosen):
+        chosen.append(kept)
     return [Finalist(rank, score) for rank, score in enumerate(chosen, start=1)]
+
+
+def _changed(score: TrialScore) -> bool:
+    """A population member whose values changed as it trained."""
+    return bool(score.schedule) and len(Schedule.from_json(score.schedule).changes) > 1
 
 
 def verification_points(finalists: list[Finalist], seeds: list[int]) -> list[dict[str, Any]]:
     """One trial config per finalist and seed."""
-    return [{**f.values, SEED: seed} for f in finalists for seed in seeds]
+    return [{**f.search.point, SEED: seed} for f in finalists for seed in seeds]
 
 
 def record_verification(finalists: list[Finalist], results: Any, budget: Budget, mode: str) -> None:
     """Fill each finalist's per-seed scores from the verification trials."""
-    by_values = {_key(f.values): f for f in finalists}
+    by_values = {_key(f.search.point): f for f in finalists}
     for score in trial_scores(results, budget, mode):
         finalist = by_values.get(_key(score.values))
         if finalist is None or score.seed is None:
@@ -223,6 +252,23 @@ def describe_values(values: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={fmt(v)}" for k, v in sorted(values.items())) or "(nothing searched)"
 
 
+def describe_score(score: TrialScore) -> str:
+    """A trial's values (a population member's last ones, and how often they changed)."""
+    text = describe_values(score.values)
+    if score.schedule and _changed(score):
+        changes = len(Schedule.from_json(score.schedule).changes) - 1
+        text += f" (its last; changed {changes}x)"
+    return text
+
+
 def describe_finalist(finalist: Finalist) -> str:
     """A finalist's values, marked when it is the baseline."""
-    return describe_values(finalist.values) + (" (baseline)" if finalist.search.baseline else "")
+    return describe_score(finalist.search) + (" (baseline)" if finalist.search.baseline else "")
+
+
+def champion_schedule(score: TrialScore, unit: str) -> str | None:
+    """The values a population member trained with over time, in words (None: they
+    never changed, or not a population member)."""
+    if not score.schedule or not _changed(score):
+        return None
+    return Schedule.from_json(score.schedule).describe(unit)

@@ -234,6 +234,28 @@ def make_searcher(
     )
 
 
+def population_points(
+    settings: Settings, plan: SearchPlan, parent_run_id: str | None = None
+) -> list[dict[str, Any]]:
+    """A population's first values (``sweep.num_samples`` members, the first the
+    baseline), drawn at random as trials of the sweep's stored study."""
+    from motif_tune.search.population import first_values
+
+    attrs = dict(plan.study_attrs)
+    if parent_run_id:
+        attrs[ATTR_PARENT_RUN] = parent_run_id
+    return first_values(
+        plan.space,
+        settings.sweep.num_samples,
+        settings.study_storage,
+        settings.run_name,
+        attrs,
+        settings.sweep.mode,
+        sampler_seed(settings),
+        plan.baseline,
+    )
+
+
 def sampler_seed(settings: Settings) -> int:
     """``sweep.seed``; for a warm start, that seed mixed with the names of the studies it
     starts from. The same seed would draw the random proposals the earlier sweep already

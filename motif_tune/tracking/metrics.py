@@ -14,6 +14,7 @@ from typing import Any
 from motif_tune.config import Settings
 from motif_tune.results import OBJECTIVE, SEEDS_MEAN, SEEDS_SE, flatten, is_number
 from motif_tune.search.cost import COST_KEYS
+from motif_tune.search.schedule import VALUES_PREFIX
 
 ENV_STEPS = "num_env_steps_sampled_lifetime"
 ENV_STEPS_PER_S = "env_steps_per_s"
@@ -82,4 +83,6 @@ def metric_selection(settings: Settings) -> MetricSelection:
     keys = [metric.key for metric in settings.env.metrics]
     if settings.sweep.objective.by == "evaluation":  # the scoring evaluations, where they ran
         keys.append(f"evaluation/{settings.sweep.metric}")
+    # A population member's values as it trains (read back from RLlib).
+    keys += [f"{VALUES_PREFIX}{n}" for n, spec in settings.sweep.space.items() if spec.mutable]
     return MetricSelection(keys, everything=settings.tracking.metrics == "all")

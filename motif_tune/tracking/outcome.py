@@ -15,9 +15,10 @@ from motif_tune.results import OBJECTIVE
 from motif_tune.search.budget import Budget
 from motif_tune.search.cost import COST_KEYS, costs_of
 from motif_tune.search.params import SEED
-from motif_tune.search.ranking import Selection, describe_finalist
+from motif_tune.search.ranking import Selection, champion_schedule, describe_finalist
 from motif_tune.search.standing import standing_of
 from motif_tune.text import fmt
+from motif_tune.tracking.lineage import record_lineage
 from motif_tune.tracking.outage import GaveUp
 from motif_tune.tracking.registry import Registration, register_winner
 from motif_tune.tracking.runs import TAG_TRIAL_STATUS, log_metrics
@@ -102,7 +103,13 @@ def _record(
                 "seeds": ",".join(str(s) for s in champion.seeds),
                 "scores": ",".join(fmt(s) for s in champion.scores),
             }
+        if best.schedule and champion_schedule(best, budget.unit_name):
+            tags["schedule"] = best.schedule  # the values over time every seed replayed
         registered = register_winner(sweep_run, top[0][0], model_name, standing, tags, fresh)
+    if settings.sweep.scheduler.population_based:
+        record_lineage(sweep_run, selection, budget)
+        if best.schedule:
+            sweep_run.client.log_text(sweep_run.run_id, best.schedule, "lineage/champion.json")
     _log_plots(sweep_run, trials_frame(results, budget, sweep_run))
     return registered
 

@@ -375,3 +375,55 @@ def finalists_plot(rows: list[dict[str, Any]], path: Path, metric: str) -> Path:
         figure.savefig(path, dpi=100, bbox_inches="tight")
         _close(figure)
     return path
+
+
+def lineage_plot(
+    lineage: dict[str, Any],
+    names: Mapping[str, bool],
+    champion: str | None,
+    unit: str,
+    end: float,
+    path: Path,
+) -> Path:
+    """One panel per mutable value (``names``: name -> log scale): each member's schedule
+    up to ``end`` of the budget (a step line; the champion's bold), each exploit marked."""
+    import matplotlib.pyplot as plt
+
+    with _offscreen():
+        figure, axes = plt.subplots(
+            len(names), 1, figsize=(7.5, 2.6 * len(names) + 0.6), squeeze=False, sharex=True
+        )
+        for ax, (name, log) in zip(axes[:, 0], names.items(), strict=True):
+            for trial_id, member in lineage.items():
+                changes = member["schedule"]
+                if not changes:
+                    continue
+                xs = [c["step"] for c in changes]
+                ys = [c["values"].get(name) for c in changes]
+                bold = trial_id == champion
+                ax.step(
+                    [*xs, end],
+                    [*ys, ys[-1]],
+                    where="post",
+                    linewidth=2.6 if bold else 1.0,
+                    alpha=1.0 if bold else 0.6,
+                    label=f"{trial_id}{' (champion)' if bold else ''}",
+                )
+                exploits = member["exploits"]
+                ax.scatter(
+                    [e["step"] for e in exploits],
+                    [e["new"].get(name, math.nan) for e in exploits],
+                    marker="v",
+                    s=18,
+                    color="tab:gray",
+                    zorder=3,
+                )
+            ax.set_ylabel(name.rsplit(".", 1)[-1])
+            if log:
+                ax.set_yscale("log")
+        axes[-1, 0].set_xlabel(unit)
+        axes[0, 0].set_title("Population: each member's values over time (▼ an exploit)")
+        axes[0, 0].legend(fontsize=7, loc="best")
+        figure.savefig(path, dpi=100, bbox_inches="tight")
+        _close(figure)
+    return path

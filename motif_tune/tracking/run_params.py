@@ -51,8 +51,13 @@ def sweep_params(settings: Settings) -> dict[str, Any]:
     skip: dict[str, Any] = {"name": True, "space": True}
     by_evaluation = sweep.objective.by == "evaluation"
     skip["objective"] = {"window"} if by_evaluation else {"episodes", "num_envs", "seed"}
+    population = {"perturbation_interval", "quantile_fraction", "resample_probability"}
     if sweep.scheduler.type != "asha":
         skip["scheduler"] = {"grace_fraction", "reduction_factor"}
+    if not sweep.scheduler.population_based:
+        skip["scheduler"] = skip.get("scheduler", set()) | population
+    elif sweep.scheduler.type == "pb2":
+        skip["scheduler"] |= {"resample_probability"}
     described = sweep.model_dump(exclude=skip, exclude_none=True)
     params |= {f"sweep.{key}": value for key, value in flatten(described, ".").items()}
     for name, spec in sweep.space.items():
@@ -71,4 +76,6 @@ def describe_spec(spec: ParamSpec) -> str:
         text += " log"
     if spec.step:
         text += f" step {fmt(spec.step)}"
+    if spec.mutable:
+        text += " mutable"
     return text

@@ -24,6 +24,10 @@ TAG_TRIAL_STATUS = "motif_tune.trial_status"
 TAG_CHECKPOINT_RANK = "motif_tune.checkpoint_rank"
 TAG_CHECKPOINT_SOURCE = "motif_tune.checkpoint_source"
 TAG_CHECKPOINT = "motif_tune.checkpoint"
+# A population member's exploits (JSON: step, source trial, old and new values), and
+# how far its run's steps run ahead of its iterations after them.
+TAG_LINEAGE = "motif_tune.lineage"
+TAG_STEP_OFFSET = "motif_tune.step_offset"
 # MLflow's limits for one log_batch call.
 MAX_METRICS, MAX_PARAMS, MAX_TAGS, MAX_ENTITIES = 1000, 100, 100, 1000
 _PAGE = 1000

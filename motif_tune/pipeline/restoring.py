@@ -1,0 +1,31 @@
+"""Which checkpoint a restored trial reads: the one Tune names, or the newest beside it
+when a killed driver's saved state names one since deleted."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from motif_tune.rllib.algorithm import RLLIB_METADATA
+
+log = logging.getLogger(__name__)
+
+
+def existing_checkpoint(saved: Any) -> Any:
+    """``saved`` (a Tune training result), or the newest complete checkpoint beside it
+    when its own folder is gone from local storage."""
+    checkpoint = getattr(saved, "checkpoint", None)
+    path = Path(getattr(checkpoint, "path", "") or "")
+    if checkpoint is None or checkpoint.filesystem.type_name != "local" or path.exists():
+        return saved
+    newest = max(
+        (p for p in path.parent.glob("checkpoint_*") if (p / RLLIB_METADATA).is_file()),
+        default=None,
+    )
+    if newest is None:
+        return saved
+    log.warning("Checkpoint %s is gone; restoring from %s instead.", path.name, newest.name)
+    from ray.tune import Checkpoint
+
+    return type(saved)(checkpoint=Checkpoint.from_directory(str(newest)), metrics=saved.metrics)

@@ -1,0 +1,102 @@
+"""A population member's hyperparameters over time: the result of population-based
+training is a schedule, not a setting.
+
+A schedule starts with the values a member began with; each exploit adds the
+step (in the budget's unit) at which the member copied another's checkpoint, the
+values it trains with from then on and the trial it copied. A member that copies
+another inherits that one's schedule up to the copied step, so the schedule of
+the winner says how to train a policy like it from scratch: verification replays
+it, changing the values at each step.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from motif_tune.text import fmt
+
+# The Tune config key of a verification trial that replays a schedule (a JSON string),
+# and the result key of a member's schedule so far.
+SCHEDULE = "schedule"
+# Result keys of a population member (Tune flattens them with "/").
+VALUES_PREFIX = "values/"  # the values the member trains with, read back from RLlib
+EXPLOIT_SOURCE = "exploit/source"  # only in the first report after an exploit
+EXPLOIT_STEP = "exploit/step"
+
+
+@dataclass(frozen=True)
+class Change:
+    """From ``step`` on, train with ``values`` (copied from trial ``source``'s checkpoint)."""
+
+    step: float
+    values: dict[str, Any]
+    source: str | None = None  # None: the values a member started with
+
+
+@dataclass(frozen=True)
+class Schedule:
+    changes: tuple[Change, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def starting(cls, values: Mapping[str, Any]) -> Schedule:
+        return cls((Change(0.0, dict(values)),))
+
+    @property
+    def initial(self) -> dict[str, Any]:
+        return dict(self.changes[0].values) if self.changes else {}
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return dict(self.changes[-1].values) if self.changes else {}
+
+    def values_at(self, progress: float) -> dict[str, Any]:
+        """The values a replay trains with once it has spent ``progress``."""
+        current = self.initial
+        for change in self.changes[1:]:
+            if progress >= change.step:
+                current = dict(change.values)
+        return current
+
+    def next_step(self, progress: float) -> float | None:
+        """The step of the first change still ahead at ``progress`` (None: none)."""
+        return next((c.step for c in self.changes[1:] if c.step > progress), None)
+
+    def copied(self, step: float, values: Mapping[str, Any], source: str) -> Schedule:
+        """The schedule of a member that copied this one's checkpoint at ``step`` and
+        trains with ``values`` from there."""
+        kept = tuple(c for c in self.changes if c.step <= step)
+        return Schedule((*kept, Change(float(step), dict(values), source)))
+
+    def to_json(self) -> str:
+        return json.dumps([[c.step, c.values, c.source] for c in self.changes], sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Schedule:
+        return cls(tuple(Change(float(s), dict(v), src) for s, v, src in json.loads(text)))
+
+    def describe(self, unit: str = "env steps") -> str:
+        """``lr=0.0003; at 8,000 env steps lr=0.00036 (from trial_x); …``"""
+        parts = [_values(self.initial)]
+        previous = self.initial
+        for change in self.changes[1:]:
+            changed = {k: v for k, v in change.values.items() if previous.get(k) != v}
+            parts.append(f"at {change.step:,.0f} {unit} {_values(changed) or '(no change)'}")
+            previous = change.values
+        return "; ".join(parts)
+
+
+def _values(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k.rsplit('.', 1)[-1]}={fmt(v)}" for k, v in sorted(values.items()))
+
+
+def trained_values_of(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a member reported training with (``values/<name>``)."""
+    nested = result.get(VALUES_PREFIX.rstrip("/"))
+    if isinstance(nested, Mapping):
+        return dict(nested)
+    return {
+        k.removeprefix(VALUES_PREFIX): v for k, v in result.items() if k.startswith(VALUES_PREFIX)
+    }
