@@ -2,12 +2,14 @@
 
     python benchmarks/bench_pbt.py [--quick]
 
-For each sweep seed, ``sweep=default`` (TPE + ASHA) runs first; ``sweep=pbt`` then
-gets a population as large as the env steps TPE + ASHA's search spent allow at the
-same per-trial budget (ASHA stops trials early, so the population is smaller
-than the search's trial count). Both sweeps verify their best finalist and the
+For each sweep seed, two TPE + ASHA sweeps run first: ``sweep=default`` (fragment
+length and batch size) and the same over the ``pbt`` sweep's space (lr and
+entropy coefficient, each fixed for a trial's life). ``sweep=pbt`` then gets a
+population as large as the env steps the two searches spent on average allow at
+the same per-trial budget (ASHA stops trials early, so the population is smaller
+than a search's trial count). Every sweep verifies its best finalist and the
 baseline on the same fresh seeds (the verification seeds follow ``seed``, which
-both keep) over the same fixed evaluation episodes (``sweep.objective``, as in
+all keep) over the same fixed evaluation episodes (``sweep.objective``, as in
 the sweep-value benchmark), PBT replaying its champion's schedule. Per arm: each
 sweep's verified champion mean and spread over the seeds, the mean over sweep
 seeds with a 95% t-interval, the search's env steps and CPU seconds, and the
@@ -29,9 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from bench_sweep_value import _fmt, _home, _interval, _ray, _trial_progress
-from benchlib import log, new_figure, save_figure, scratch, table
+from benchlib import REPO_DIR, log, new_figure, save_figure, scratch, table
 
-TPE, PBT = "tpe+asha", "pbt"
+TPE, TPE_SAME, PBT = "tpe+asha", "tpe+asha lr+entropy", "pbt"
+ARMS = (TPE, TPE_SAME, PBT)
+# TPE + ASHA over what PBT mutates (the default sweep searches the batch instead): the
+# default sweep with the pbt sweep's space, not mutable, in a project folder of its own.
+SAME_SPACE = "pbt_space"
 FULL = {
     "sweep_seeds": [0, 1],
     "budget_env_steps": 4000,
@@ -74,14 +80,36 @@ class ArmRun:
         return statistics.fmean(self.scores) if self.scores else math.nan
 
 
-def run_arm(arm: str, seed: int, samples: int, budget: int, extra: list[str]) -> ArmRun:
+def same_space_project(folder: Path) -> Path:
+    """A project folder whose sweep ``pbt_space`` is the default sweep (TPE + ASHA) over
+    the pbt sweep's space."""
+    from omegaconf import OmegaConf
+
+    sweeps = REPO_DIR / "sweeps"
+    default, pbt = OmegaConf.load(sweeps / "default.yaml"), OmegaConf.load(sweeps / "pbt.yaml")
+    space = {
+        name: {k: v for k, v in spec.items() if k != "mutable"}
+        for name, spec in OmegaConf.to_container(pbt.sweep.space).items()
+    }
+    default.sweep.name = SAME_SPACE
+    default.sweep.space = space
+    project = folder / "project"
+    (project / "sweeps").mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(default, project / "sweeps" / f"{SAME_SPACE}.yaml")
+    return project
+
+
+def run_arm(
+    arm: str, seed: int, samples: int, budget: int, extra: list[str], project: Path
+) -> ArmRun:
     import motif_tune
 
+    sweep = {TPE: "default", TPE_SAME: SAME_SPACE, PBT: "pbt"}[arm]
     overrides = [
         "env=motif",
-        f"sweep={'default' if arm == TPE else 'pbt'}",
+        f"sweep={sweep}",
         f"sweep.seed={seed}",
-        f"run_name=pbt-bench-{arm.replace('+', '-')}-{seed}",
+        f"run_name=pbt-bench-{arm.replace('+', '-').replace(' ', '-')}-{seed}",
         f"sweep.budget.env_steps={budget}",
         f"sweep.num_samples={samples}",
         *extra,
@@ -89,7 +117,7 @@ def run_arm(arm: str, seed: int, samples: int, budget: int, extra: list[str]) ->
     if arm == PBT:
         overrides.append("sweep.scheduler.perturbation_interval=null")  # a fifth of the budget
     start = time.perf_counter()
-    summary = motif_tune.sweep(overrides)
+    summary = motif_tune.sweep(overrides, project_dir=project)
     wall = time.perf_counter() - start
     champion, baseline = summary.selection.champion, summary.selection.baseline
     if champion is None:
@@ -126,16 +154,17 @@ def run(
 ) -> dict[str, Any]:
     rows: list[ArmRun] = []
     with scratch("pbt") as folder, _home(folder), _ray():
+        project = same_space_project(folder)
+        extra = list(sweep_overrides)
         for seed in sweep_seeds:
             log(f"pbt: sweep seed {seed}")
-            tpe = run_arm(TPE, seed, num_samples, budget_env_steps, list(sweep_overrides))
-            population = max(2, round(tpe.search_env_steps / budget_env_steps))
-            rows += [
-                tpe,
-                run_arm(PBT, seed, population, budget_env_steps, list(sweep_overrides)),
-            ]
+            tpe = run_arm(TPE, seed, num_samples, budget_env_steps, extra, project)
+            same = run_arm(TPE_SAME, seed, num_samples, budget_env_steps, extra, project)
+            spent = (tpe.search_env_steps + same.search_env_steps) / 2
+            population = max(2, round(spent / budget_env_steps))
+            rows += [tpe, same, run_arm(PBT, seed, population, budget_env_steps, extra, project)]
     arms = {}
-    for arm in (TPE, PBT):
+    for arm in ARMS:
         mine = [r for r in rows if r.arm == arm]
         means = [r.mean for r in mine]
         low, high = _interval(means)
@@ -148,11 +177,11 @@ def run(
             "wall_s": statistics.fmean(r.wall_s for r in mine),
             "sweeps": len(mine),
         }
-    wins = sum(
-        p.mean > t.mean
-        for t, p in zip(rows[::2], rows[1::2], strict=True)
-        if math.isfinite(p.mean) and math.isfinite(t.mean)
-    )
+    by_seed = {(r.arm, r.sweep_seed): r.mean for r in rows}
+    wins = {
+        arm: sum(by_seed[(PBT, s)] > by_seed[(arm, s)] for s in sweep_seeds)
+        for arm in (TPE, TPE_SAME)
+    }
     return {
         "setup": {
             "sweep_seeds": list(sweep_seeds),
@@ -167,11 +196,14 @@ def run(
 
 
 def headline(results: dict[str, Any]) -> str:
-    tpe, pbt = results["arms"][TPE], results["arms"][PBT]
+    arms, wins = results["arms"], results["pbt_wins"]
+    pbt, n = arms[PBT], arms[PBT]["sweeps"]
     return (
-        f"- PBT vs TPE + ASHA (motif, equal env steps): verified champions {pbt['mean']:.3f} "
-        f"and {tpe['mean']:.3f}; PBT ahead in {results['pbt_wins']}/{pbt['sweeps']} sweep "
-        f"seeds; wall time {pbt['wall_s']:.0f} s and {tpe['wall_s']:.0f} s per sweep."
+        f"- PBT vs TPE + ASHA (motif, equal env steps): verified champions PBT "
+        f"{pbt['mean']:.3f}, TPE + ASHA over the batch {arms[TPE]['mean']:.3f} (PBT ahead "
+        f"{wins[TPE]}/{n}), over lr and entropy {arms[TPE_SAME]['mean']:.3f} (PBT ahead "
+        f"{wins[TPE_SAME]}/{n}); wall time per sweep {pbt['wall_s']:.0f} s, "
+        f"{arms[TPE]['wall_s']:.0f} s and {arms[TPE_SAME]['wall_s']:.0f} s."
     )
 
 
@@ -206,11 +238,13 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"Motif env, sweep seeds {setup['sweep_seeds']}, {setup['budget_env_steps']:,} env "
-            f"steps per trial; TPE + ASHA with {setup['num_samples']} trials, PBT with a "
-            "population as large as the env steps TPE + ASHA spent allow (its perturbation "
-            "interval a fifth of the budget); both verify their best finalist and the "
-            f"baseline with {' '.join(setup['sweep_overrides'])}, on the same fresh seeds and "
-            "evaluation episodes (PBT replaying its champion's schedule).",
+            f"steps per trial. `{TPE}`: `sweep=default` with {setup['num_samples']} trials "
+            f"(fragment length and batch size); `{TPE_SAME}`: the same over the `pbt` sweep's "
+            "space (lr and entropy coefficient, fixed per trial); `pbt`: `sweep=pbt` with a "
+            "population as large as the env steps the two searches spent on average allow "
+            "(its perturbation interval a fifth of the budget). All verify their best "
+            f"finalist and the baseline with {' '.join(setup['sweep_overrides'])}, on the "
+            "same fresh seeds and evaluation episodes (PBT replaying its champion's schedule).",
             "",
             table(
                 [
@@ -232,22 +266,22 @@ def markdown(results: dict[str, Any]) -> str:
                 ["arm", "mean of champions", "95% interval", "env steps", "CPU s", "wall s"], arms
             ),
             "",
-            f"PBT's champion beat TPE + ASHA's in {results['pbt_wins']} of "
-            f"{len(setup['sweep_seeds'])} sweep seeds.",
+            f"PBT's champion beat `{TPE}`'s in {results['pbt_wins'][TPE]} and `{TPE_SAME}`'s in "
+            f"{results['pbt_wins'][TPE_SAME]} of {len(setup['sweep_seeds'])} sweep seeds.",
         ]
     )
 
 
 def plot(results: dict[str, Any], path: Path) -> Path:
     """Each sweep's verified champion scores per arm, with the arm's mean."""
-    figure = new_figure(5.0, 4.0)
+    figure = new_figure(6.0, 4.0)
     axes = figure.subplots()
-    for x, arm in enumerate((TPE, PBT)):
+    for x, arm in enumerate(ARMS):
         rows = [r for r in results["rows"] if r["arm"] == arm]
         points = [s for r in rows for s in r["scores"]]
         axes.scatter([x] * len(points), points, color=f"C{x}", alpha=0.6, zorder=3)
         axes.scatter([x], [results["arms"][arm]["mean"]], marker="D", color="black", zorder=4)
-    axes.set_xticks([0, 1], [TPE, PBT])
+    axes.set_xticks(range(len(ARMS)), ARMS, fontsize=8)
     axes.set_ylabel("verified greedy return (fresh seeds)")
     axes.set_title("PBT vs TPE + ASHA at equal env steps (motif)", fontsize=9)
     return save_figure(figure, path)
