@@ -341,8 +341,9 @@ def test_a_sweeps_study_agrees_with_tune_and_mlflow_and_warm_starts_the_next(
     dashboard = subprocess.Popen(
         ["make", "-C", str(REPO), "dashboard", f"STUDY_STORE={storage}"]
         + [f"DASHBOARD_PORT={port}"]
-        # The Makefile's recipe with this interpreter's environment, never an install.
-        + [f"VENV={sys.prefix}", "-o", f"{sys.prefix}/.installed"],
+        # The Makefile's recipe with this interpreter's environment, never an install, and
+        # no ARGS of a `make test ARGS=…` that runs this test (make exports them).
+        + [f"VENV={sys.prefix}", "-o", f"{sys.prefix}/.installed", "ARGS="],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # make and the dashboard it starts stop together
