@@ -149,6 +149,19 @@ def test_a_population_verifies_its_best_schedules_and_the_baseline_nobody_kept()
     assert Schedule.from_json(points[2][SCHEDULE]).changes == Schedule.starting(base).changes
 
 
+def test_training_from_a_sweep_whose_champion_changed_its_values_is_refused():
+    from motif_tune.commands.best_settings import check_fixed_values
+
+    recorded = {"sweep.scheduler.type": "pbt", "best.schedule_changes": "2"}
+    with pytest.raises(ConfigError) as refused:
+        check_fixed_values("p", recorded)
+    assert "train.from_sweep 'p' names a pbt sweep whose champion changed its values 2" in str(
+        refused.value
+    )
+    check_fixed_values("p", {"sweep.scheduler.type": "pbt", "best.schedule_changes": "0"})
+    check_fixed_values("s", {"sweep.scheduler.type": "asha"})
+
+
 # ------------------------------------------------------------------ one real PBT sweep
 
 PBT_RUN = "pbt_shared"
@@ -310,6 +323,14 @@ def test_the_champion_schedule_and_lineage_reach_mlflow_and_the_summary(pbt_swee
     )
     out = pbt_sweep.proc.stdout
     assert "Champion:" in out and "(baseline)" in out
+    # The champion's schedule, and how often it changed (what train.from_sweep checks).
+    champion = Schedule.from_json(
+        Path(client.download_artifacts(parent.info.run_id, "lineage/champion.json")).read_text()
+    )
+    changes = int(parent.data.params["best.schedule_changes"])
+    assert changes == len(champion.changes) - 1
+    if changes:
+        assert "schedule (replayed on every seed):" in out
     # Every report's values are MLflow metrics of its trial, at steps that go on after an
     # exploit (which takes the copied member's iteration count): none twice, none skipped,
     # at least one per iteration of its own budget, the last its last report's values.

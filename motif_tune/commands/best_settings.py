@@ -20,7 +20,7 @@ from motif_tune.tracking.readback import recorded_sweep_params
 
 log = logging.getLogger(__name__)
 # ``best.*`` params that describe the champion rather than set a value.
-_NOT_VALUES = ("best.trial_id", "best.verified")
+_NOT_VALUES = ("best.trial_id", "best.verified", "best.schedule_changes")
 
 
 def settings_from_sweep(
@@ -32,6 +32,7 @@ def settings_from_sweep(
     """
     name = settings.train.from_sweep or ""
     params = recorded_sweep_params(settings, name)
+    check_fixed_values(name, params)
     params.setdefault("algo", params.get("algo.name", settings.algo.name))  # older sweeps
     for key, composed in (("algo", settings.algo.name), ("env.id", settings.env.id)):
         if params.get(key, composed) != composed:
@@ -71,6 +72,20 @@ def settings_from_sweep(
         raise ConfigError(
             f"train.from_sweep '{name}' settings do not fit the composed config: {err}"
         ) from None
+
+
+def check_fixed_values(name: str, params: Mapping[str, str]) -> None:
+    """Refuse a champion whose values changed as it trained (population-based training):
+    train applies fixed values, and its last ones alone are not what made it."""
+    changes = int(parse_param(params.get("best.schedule_changes", "0")) or 0)
+    if changes:
+        raise ConfigError(
+            f"train.from_sweep '{name}' names a {params.get('sweep.scheduler.type', 'pbt')} "
+            f"sweep whose champion changed its values {changes} time(s) as it trained (its "
+            "schedule is the sweep run's lineage/champion.json); train applies fixed values "
+            "only: evaluate or serve the champion's registered checkpoint, or train chosen "
+            "values with overrides such as algo.training.lr=…"
+        )
 
 
 def parse_param(text: str) -> Any:

@@ -16,6 +16,7 @@ from motif_tune.search.budget import Budget
 from motif_tune.search.cost import COST_KEYS, costs_of
 from motif_tune.search.params import SEED
 from motif_tune.search.ranking import Selection, champion_schedule, describe_finalist
+from motif_tune.search.schedule import Schedule
 from motif_tune.search.standing import standing_of
 from motif_tune.text import fmt
 from motif_tune.tracking.lineage import record_lineage
@@ -74,6 +75,8 @@ def _record(
         return None
     params = {f"best.{k}": v for k, v in best.values.items()}
     params |= {"best.trial_id": best.trial_id, "best.verified": champion is not None}
+    if best.schedule:  # a population member: how often its values changed as it trained
+        params["best.schedule_changes"] = len(Schedule.from_json(best.schedule).changes) - 1
     sweep_run.log_new_params(params)
     metrics = {f"best/{OBJECTIVE}": best.objective}
     if champion is not None:
