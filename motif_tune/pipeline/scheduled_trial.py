@@ -55,29 +55,28 @@ def make_scheduled_trial(base: Settings, budget: Budget) -> type:
 
     algo_cls = algorithm_class(base.algo.name)
 
+    def new_scorer() -> Scorer:  # at the start, and afresh after every restore
+        return Scorer(base.sweep.metric, base.sweep.objective, budget)
+
     class ScheduledTrial(Trainable):
         @classmethod
         def default_resource_request(cls, config: Any):
-            return trial_placement(base, algo_cls, _first_values(config))
+            _, values, seed = _starting_point(config)
+            return trial_placement(base, algo_cls, values | seed)
 
         def setup(self, config: dict) -> None:
-            searched = searched_values(config)
-            self._replay = Schedule.from_json(searched[SCHEDULE]) if SCHEDULE in searched else None
-            self._seed = searched.get(SEED)
-            self._values = self._replay.initial if self._replay else _without_seed(searched)
+            self._replay, self._values, self._seed = _starting_point(config)
             self._schedule = Schedule.starting(self._values)
             self._names = [n for n, spec in base.sweep.space.items() if spec.mutable]
             self._report = Reporter(base)
-            self._scorer = Scorer(base.sweep.metric, base.sweep.objective, budget)
+            self._scorer = new_scorer()
             self._progress = 0.0
             self._exploit: tuple[str, float] | None = None
             self._algo = self._build(self._values)
 
         def _build(self, values: dict[str, Any]) -> Any:
-            config_values = dict(values) | ({SEED: self._seed} if self._seed is not None else {})
-            return build_algorithm_in(
-                trial_config(base, config_values), Path(self.logdir) / ALGO_FOLDER
-            )
+            config = trial_config(base, values | self._seed)
+            return build_algorithm_in(config, Path(self.logdir) / ALGO_FOLDER)
 
         def step(self) -> dict:
             # What this iteration trains with, read before it trains: after a restore the
@@ -87,7 +86,6 @@ def make_scheduled_trial(base: Settings, budget: Budget) -> type:
             result[VALUES_PREFIX.rstrip("/")] = values
             result = self._report.checked(result)
             result[OBJECTIVE] = self._scorer.score(result, self._algo.evaluate)
-            self._progress = float(result.get(budget.result_key) or 0.0)
             return result
 
         def train(self) -> dict:
@@ -108,18 +106,22 @@ def make_scheduled_trial(base: Settings, budget: Budget) -> type:
             if wanted != self._values:
                 with tempfile.TemporaryDirectory(prefix="replay-") as folder:
                     self._algo.save_to_path(folder)
-                    self._restart(wanted, folder)
+                    self._rebuild(wanted)
+                    self._restore_state(folder)
                 self._schedule = self._schedule.copied(self._progress, wanted, self.trial_id)
 
-        def _restart(self, values: dict[str, Any], checkpoint: str) -> None:
-            """The Algorithm built again with ``values``, its state from ``checkpoint``."""
+        def _rebuild(self, values: dict[str, Any]) -> None:
+            """The Algorithm built again with ``values`` (its state restored next)."""
             self._algo.stop()
             self._values = dict(values)
             self._algo = self._build(self._values)
+
+        def _restore_state(self, checkpoint: str) -> None:
+            """The Algorithm's state from ``checkpoint``, its optimizers at the lr of its
+            own config (RLlib's restore puts the saved one back), scored afresh."""
             self._algo.restore_from_path(checkpoint)
             sync_learning_rate(self._algo)
-            # Scored afresh at the first report after a change (as after any restore).
-            self._scorer = Scorer(base.sweep.metric, base.sweep.objective, budget)
+            self._scorer = new_scorer()
 
         def restore(self, checkpoint_path: Any) -> None:
             """Restore, from the newest checkpoint on disk when Tune's saved state names
@@ -128,8 +130,8 @@ def make_scheduled_trial(base: Settings, budget: Budget) -> type:
 
         def save_checkpoint(self, checkpoint_dir: str) -> None:
             self._algo.save_to_path(checkpoint_dir)
-            kept = {"trial": self.trial_id, "step": self._progress, "schedule": None}
-            kept["schedule"] = self._schedule.to_json()
+            schedule = self._schedule.to_json()
+            kept = {"trial": self.trial_id, "step": self._progress, "schedule": schedule}
             (Path(checkpoint_dir) / SCHEDULE_FILE).write_text(json.dumps(kept))
 
         def load_checkpoint(self, checkpoint_dir: str) -> None:
@@ -141,11 +143,8 @@ def make_scheduled_trial(base: Settings, budget: Budget) -> type:
             # after an exploit).
             wanted = self._replay.values_at(step) if self._replay is not None else self._values
             if wanted != self._values:
-                self._restart(wanted, checkpoint_dir)
-            else:
-                self._algo.restore_from_path(checkpoint_dir)
-                sync_learning_rate(self._algo)
-                self._scorer = Scorer(base.sweep.metric, base.sweep.objective, budget)
+                self._rebuild(wanted)
+            self._restore_state(checkpoint_dir)
             self._progress = step
             if theirs is None:
                 return
@@ -169,20 +168,15 @@ def make_scheduled_trial(base: Settings, budget: Budget) -> type:
     return ScheduledTrial
 
 
-def _first_values(config: Any) -> dict[str, Any]:
-    """The values a trial with Tune's ``config`` starts with (a replay: its schedule's
-    first), with its seed."""
+def _starting_point(config: Any) -> tuple[Schedule | None, dict[str, Any], dict[str, Any]]:
+    """What a trial with Tune's ``config`` starts from: the schedule it replays (None: a
+    population member), the values it starts with, and its seed (``{seed: n}`` or none)."""
     searched = searched_values(config)
-    if SCHEDULE in searched:
-        values = Schedule.from_json(searched.pop(SCHEDULE)).initial
-        return values | ({SEED: searched[SEED]} if SEED in searched else {})
-    return searched
+    seed = {SEED: searched.pop(SEED)} if SEED in searched else {}
+    replay = Schedule.from_json(searched.pop(SCHEDULE)) if SCHEDULE in searched else None
+    return replay, replay.initial if replay else searched, seed
 
 
 def _kept_schedule(checkpoint_dir: str) -> dict[str, Any]:
     path = Path(checkpoint_dir) / SCHEDULE_FILE
     return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def _without_seed(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if k != SEED}

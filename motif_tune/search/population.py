@@ -33,12 +33,7 @@ from motif_tune.results import OBJECTIVE
 from motif_tune.search.budget import DATA_PER_ITERATION, Budget
 from motif_tune.search.cost import costs_of
 from motif_tune.search.params import param_path
-from motif_tune.search.schedule import (
-    EXPLOIT_SOURCE,
-    EXPLOIT_STEP,
-    SCHEDULE,
-    trained_values_of,
-)
+from motif_tune.search.schedule import SCHEDULE, ExploitLog
 from motif_tune.search.study import (
     ATTR_APPLIED,
     ATTR_TUNE_TRIAL,
@@ -152,11 +147,8 @@ def _domain(spec: ParamSpec) -> Any:
     if spec.type == "categorical":
         return list(spec.choices or [])
     if spec.type == "int":
-        return (
-            tune.lograndint(int(spec.low), int(spec.high) + 1)
-            if spec.log
-            else (tune.randint(int(spec.low), int(spec.high) + 1))
-        )
+        sample = tune.lograndint if spec.log else tune.randint
+        return sample(int(spec.low), int(spec.high) + 1)
     return tune.loguniform(spec.low, spec.high) if spec.log else tune.uniform(spec.low, spec.high)
 
 
@@ -171,7 +163,7 @@ def first_values(
     baseline: Mapping[str, Any] | None,
 ) -> list[dict[str, Any]]:
     """The members' first values, drawn at random (the first: ``baseline``) as trials of
-    the sweep's stored study; a resumed sweep's study gives back the ones it drew."""
+    the sweep's new stored study (a resumed sweep's come back with Tune's state)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -180,10 +172,7 @@ def first_values(
         storage=open_storage(storage_url),
         sampler=optuna.samplers.RandomSampler(seed=seed),
         direction="maximize" if mode == "max" else "minimize",
-        load_if_exists=True,
     )
-    if study.trials:
-        return [dict(t.user_attrs[ATTR_APPLIED]) for t in study.trials[:size]]
     for key, value in attrs.items():
         study.set_user_attr(key, value)
     if baseline:
@@ -221,8 +210,7 @@ class PopulationRecorder(BasicVariantGenerator):
         self.storage_url = storage_url
         self.study_name = study_name
         self.numbers: dict[str, int] = {}  # Tune trial id -> study trial number
-        self.lineage: dict[str, list[dict[str, Any]]] = {}
-        self.values: dict[str, dict[str, Any]] = {}  # the last values each member reported
+        self.exploits = ExploitLog()
         self.told: set[str] = set()
 
     def next_trial(self) -> Any:
@@ -240,21 +228,8 @@ class PopulationRecorder(BasicVariantGenerator):
         return trial
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        values = trained_values_of(result)
-        source = result.get(EXPLOIT_SOURCE)
-        if source is not None:
-            event = {
-                "step": float(result.get(EXPLOIT_STEP) or 0.0),
-                "source": source,
-                "old": self.values.get(trial_id, {}),
-                "new": values,
-            }
-            events = self.lineage.setdefault(trial_id, [])
-            if all((e["source"], e["step"]) != (source, event["step"]) for e in events):
-                events.append(event)
-                self._attr(trial_id, ATTR_LINEAGE, events)
-        if values:
-            self.values[trial_id] = values
+        if self.exploits.observe(trial_id, result):
+            self._attr(trial_id, ATTR_LINEAGE, self.exploits.events[trial_id])
 
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False

@@ -55,6 +55,12 @@ class TrialScore:
     schedule: str | None = None  # a population member's values over time (JSON)
 
     @property
+    def schedule_changes(self) -> int:
+        """How often a population member's values changed as it trained (0: never, or
+        not a population member)."""
+        return len(Schedule.from_json(self.schedule).changes) - 1 if self.schedule else 0
+
+    @property
     def point(self) -> dict[str, Any]:
         """What verification retrains: the values, or a population member's schedule."""
         return {SCHEDULE: self.schedule} if self.schedule else dict(self.values)
@@ -151,7 +157,7 @@ def choose_finalists(
     for score in ranked:
         if len(chosen) < top_k and all(score.point != c.point for c in chosen):
             chosen.append(score)
-    kept = next((s for s in ranked if s.baseline and not _changed(s)), None)
+    kept = next((s for s in ranked if s.baseline and not s.schedule_changes), None)
     if kept is None and baseline is not None:
         kept = TrialScore(
             trial_id="baseline",
@@ -166,11 +172,6 @@ def choose_finalists(
     if kept is not None and all(kept.point != c.point for c in chosen):
         chosen.append(kept)
     return [Finalist(rank, score) for rank, score in enumerate(chosen, start=1)]
-
-
-def _changed(score: TrialScore) -> bool:
-    """A population member whose values changed as it trained."""
-    return bool(score.schedule) and len(Schedule.from_json(score.schedule).changes) > 1
 
 
 def verification_points(finalists: list[Finalist], seeds: list[int]) -> list[dict[str, Any]]:
@@ -255,9 +256,8 @@ def describe_values(values: Mapping[str, Any]) -> str:
 def describe_score(score: TrialScore) -> str:
     """A trial's values (a population member's last ones, and how often they changed)."""
     text = describe_values(score.values)
-    if score.schedule and _changed(score):
-        changes = len(Schedule.from_json(score.schedule).changes) - 1
-        text += f" (its last; changed {changes}x)"
+    if score.schedule_changes:
+        text += f" (its last; changed {score.schedule_changes}x)"
     return text
 
 
@@ -269,6 +269,6 @@ def describe_finalist(finalist: Finalist) -> str:
 def champion_schedule(score: TrialScore, unit: str) -> str | None:
     """The values a population member trained with over time, in words (None: they
     never changed, or not a population member)."""
-    if not score.schedule or not _changed(score):
+    if not score.schedule or not score.schedule_changes:
         return None
     return Schedule.from_json(score.schedule).describe(unit)

@@ -100,3 +100,28 @@ def trained_values_of(result: Mapping[str, Any]) -> dict[str, Any]:
     return {
         k.removeprefix(VALUES_PREFIX): v for k, v in result.items() if k.startswith(VALUES_PREFIX)
     }
+
+
+class ExploitLog:
+    """Each member's exploits as its reports tell them (the step, the trial it copied,
+    its values before and after), each once: a resumed sweep may restore a copied
+    checkpoint again."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, list[dict[str, Any]]] = {}
+        self.values: dict[str, dict[str, Any]] = {}  # the last values each member reported
+
+    def observe(self, trial_id: str, result: Mapping[str, Any]) -> bool:
+        """Take one report of ``trial_id``; True when it tells of an exploit not yet seen."""
+        values = trained_values_of(result)
+        source, new = result.get(EXPLOIT_SOURCE), False
+        if source is not None:
+            step = float(result.get(EXPLOIT_STEP) or 0.0)
+            events = self.events.setdefault(trial_id, [])
+            if all((e["source"], e["step"]) != (source, step) for e in events):
+                old = self.values.get(trial_id, {})
+                events.append({"step": step, "source": source, "old": old, "new": values})
+                new = True
+        if values:
+            self.values[trial_id] = values
+        return new

@@ -216,9 +216,6 @@ def make_searcher(
             constant_liar=True,
         )
     budget = plan.search_budget
-    attrs = dict(plan.study_attrs)
-    if parent_run_id:
-        attrs[ATTR_PARENT_RUN] = parent_run_id
     return StudySearcher(
         space=plan.space,
         mode=sweep.mode,
@@ -226,7 +223,7 @@ def make_searcher(
         study_name=settings.run_name,
         storage_url=settings.study_storage,
         step_key=budget.result_key if budget.unit == "env_steps" else "training_iteration",
-        study_attrs=attrs,
+        study_attrs=_study_attrs(plan, parent_run_id),
         # Only ASHA stops a trial short of its budget: without it none is pruned.
         budget=(budget.result_key, budget.amount if budget.early_stopping else 0.0),
         warm_trials=plan.warm_trials,
@@ -241,19 +238,21 @@ def population_points(
     baseline), drawn at random as trials of the sweep's stored study."""
     from motif_tune.search.population import first_values
 
-    attrs = dict(plan.study_attrs)
-    if parent_run_id:
-        attrs[ATTR_PARENT_RUN] = parent_run_id
     return first_values(
         plan.space,
         settings.sweep.num_samples,
         settings.study_storage,
         settings.run_name,
-        attrs,
+        _study_attrs(plan, parent_run_id),
         settings.sweep.mode,
         sampler_seed(settings),
         plan.baseline,
     )
+
+
+def _study_attrs(plan: SearchPlan, parent_run_id: str | None) -> dict[str, Any]:
+    """The question the study answers, and the sweep's MLflow run when it has one."""
+    return dict(plan.study_attrs) | ({ATTR_PARENT_RUN: parent_run_id} if parent_run_id else {})
 
 
 def sampler_seed(settings: Settings) -> int:

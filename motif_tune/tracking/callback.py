@@ -26,7 +26,7 @@ from motif_tune.config import Settings
 from motif_tune.runtime import signals
 from motif_tune.search.budget import Budget
 from motif_tune.search.params import searched_values, short_values, trial_settings
-from motif_tune.search.schedule import EXPLOIT_SOURCE, EXPLOIT_STEP, trained_values_of
+from motif_tune.search.schedule import ExploitLog
 from motif_tune.search.study import link_run
 from motif_tune.stores import is_server
 from motif_tune.tracking.journal import Journal, Step
@@ -88,8 +88,7 @@ class MLflowTrialCallback(Callback):
         # Population-based training: a member that copies another's checkpoint goes on
         # from that one's iteration; its run's steps go on from its own last one.
         self._offset: dict[str, int] = {}
-        self._lineage: dict[str, list[dict[str, Any]]] = {}
-        self._values: dict[str, dict[str, Any]] = {}
+        self._exploits = ExploitLog()
 
     def setup(self, **info: Any) -> None:
         """On resume: find the trials' runs again, the last iteration each recorded, and
@@ -101,7 +100,7 @@ class MLflowTrialCallback(Callback):
             self._last_step[trial_id] = max((int(m.step) for m in history), default=0)
             self._offset[trial_id] = int(run.data.tags.get(TAG_STEP_OFFSET, 0))
             if TAG_LINEAGE in run.data.tags:
-                self._lineage[trial_id] = json.loads(run.data.tags[TAG_LINEAGE])
+                self._exploits.events[trial_id] = json.loads(run.data.tags[TAG_LINEAGE])
             if not run.data.params:
                 self._without_params.add(trial_id)
         if self.journal is None:
@@ -162,11 +161,8 @@ class MLflowTrialCallback(Callback):
         ref = self._runs.get(trial.trial_id)
         if ref is None:
             return
-        if result.get(EXPLOIT_SOURCE) is not None:
+        if self._exploits.observe(trial.trial_id, result):
             self._exploited(trial.trial_id, ref, result)
-        values = trained_values_of(result)
-        if values:
-            self._values[trial.trial_id] = values
         step = int(result.get("training_iteration", 0)) + self._offset.get(trial.trial_id, 0)
         if step <= self._last_step.get(trial.trial_id, 0):
             return  # a restored trial repeating iterations its run already holds
@@ -178,23 +174,13 @@ class MLflowTrialCallback(Callback):
         self.writer.log(ref, metrics=[Metric(k, v, now, step) for k, v in metrics.items()])
 
     def _exploited(self, trial_id: str, ref: RunRef, result: dict) -> None:
-        """A member copied another's checkpoint: the exploit goes into its run's lineage
-        tag once, and its run's steps go on from its last one."""
-        event = {
-            "step": float(result.get(EXPLOIT_STEP) or 0.0),
-            "source": result[EXPLOIT_SOURCE],
-            "old": self._values.get(trial_id, {}),
-            "new": trained_values_of(result),
-        }
-        events = self._lineage.setdefault(trial_id, [])
-        if any((e["source"], e["step"]) == (event["source"], event["step"]) for e in events):
-            return  # a resumed sweep restoring the copied checkpoint again
-        events.append(event)
+        """A member copied another's checkpoint: its run's lineage tag gets the exploit,
+        and its run's steps go on from its last one."""
         last = self._last_step.get(trial_id, 0)
         self._offset[trial_id] = max(last - int(result.get("training_iteration", 0)) + 1, 0)
+        events = json.dumps(self._exploits.events[trial_id])
         offset = str(self._offset[trial_id])
-        tags = [RunTag(TAG_LINEAGE, json.dumps(events)), RunTag(TAG_STEP_OFFSET, offset)]
-        self.writer.log(ref, tags=tags)
+        self.writer.log(ref, tags=[RunTag(TAG_LINEAGE, events), RunTag(TAG_STEP_OFFSET, offset)])
 
     def _write_steps(self, trial_id: str, steps: list[Step]) -> None:
         """Journal steps past the run's last recorded one (already in the journal)."""

@@ -15,8 +15,7 @@ from motif_tune.results import OBJECTIVE
 from motif_tune.search.budget import Budget
 from motif_tune.search.cost import COST_KEYS, costs_of
 from motif_tune.search.params import SEED
-from motif_tune.search.ranking import Selection, champion_schedule, describe_finalist
-from motif_tune.search.schedule import Schedule
+from motif_tune.search.ranking import Selection, describe_finalist
 from motif_tune.search.standing import standing_of
 from motif_tune.text import fmt
 from motif_tune.tracking.lineage import record_lineage
@@ -76,7 +75,7 @@ def _record(
     params = {f"best.{k}": v for k, v in best.values.items()}
     params |= {"best.trial_id": best.trial_id, "best.verified": champion is not None}
     if best.schedule:  # a population member: how often its values changed as it trained
-        params["best.schedule_changes"] = len(Schedule.from_json(best.schedule).changes) - 1
+        params["best.schedule_changes"] = best.schedule_changes
     sweep_run.log_new_params(params)
     metrics = {f"best/{OBJECTIVE}": best.objective}
     if champion is not None:
@@ -106,7 +105,7 @@ def _record(
                 "seeds": ",".join(str(s) for s in champion.seeds),
                 "scores": ",".join(fmt(s) for s in champion.scores),
             }
-        if best.schedule and champion_schedule(best, budget.unit_name):
+        if best.schedule_changes:
             tags["schedule"] = best.schedule  # the values over time every seed replayed
         registered = register_winner(sweep_run, top[0][0], model_name, standing, tags, fresh)
     if settings.sweep.scheduler.population_based:
