@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing
@@ -25,6 +26,10 @@ from motif_tune.pipeline.plan import plan_sweep
 from motif_tune.rllib.checks import check_settings
 
 CHECKOUT = Path(__file__).resolve().parents[1]
+
+# matplotlib builds its font cache in a new MPLCONFIGDIR (a run's folder, by default) in
+# about two seconds; every sweep the tests start shares one, made once.
+os.environ.setdefault("MPLCONFIGDIR", str(Path(tempfile.gettempdir()) / "motif_tune_tests_mpl"))
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -245,3 +250,4 @@ def kill_when(command: list[str], ready, what: str, timeout_s: float = 300) -> N
     finally:
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()
+
