@@ -1,5 +1,6 @@
-"""Stops as schedulers and people make them: SIGTERM (preemption) during the search and
-during verification, Ctrl-C to the whole process group; then ``resume``."""
+"""Stops as machines, schedulers and people make them: a driver killed during the search
+and preempted (SIGTERM) during verification, Ctrl-C to the whole process group during
+the search; then ``resume``."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from motif_tune.results import OBJECTIVE
-from tests.conftest import cli, runs_by_role
+from tests.conftest import cli, kill_when, runs_by_role
 
 pytestmark = pytest.mark.slow
 
@@ -54,8 +55,14 @@ def _stop_when(
 
 
 def _iterations(result_file: Path) -> int:
-    lines = result_file.read_text().splitlines()
-    return int(json.loads(lines[-1])["training_iteration"]) if lines else 0
+    """The last training iteration a trial's ``result.json`` holds (a line still being
+    written is skipped)."""
+    for line in reversed(result_file.read_text().splitlines()):
+        try:
+            return int(json.loads(line)["training_iteration"])
+        except (ValueError, KeyError):
+            continue
+    return 0
 
 
 def _search_half_done(experiment: Path) -> Callable[[], bool]:
@@ -83,25 +90,39 @@ def _steps(client: MlflowClient, run_id: str) -> list[int]:
     return sorted(m.step for m in client.get_metric_history(run_id, "time_this_iter_s"))
 
 
-def test_sigterm_during_search_and_during_verification_then_resume(isolated_runs):
+# Three trials of a few quick iterations (one pass over each batch), checkpointed every
+# two; then the best and the baseline on two fresh seeds.
+STOPPED = [
+    "sweep=smoke",
+    "sweep.num_samples=3",
+    "sweep.verify.top_k=1",
+    "sweep.verify.seeds=2",
+    f"sweep.budget.iterations={ITERATIONS}",
+    "sweep.checkpoint.frequency=2",
+    "algo.training.num_epochs=1",
+]
+
+
+def test_a_sweep_killed_in_the_search_and_preempted_in_verification_resumes_exactly(
+    isolated_runs,
+):
+    """The driver is SIGKILLed once a trial has finished while another runs; `resume` is
+    sent SIGTERM (a preemption) once a verification trial has reported: exit 143 and one
+    line that says what was saved and how to go on; a second `resume` finishes. Every
+    search and verification trial ran once, each iteration recorded once, the study has
+    no trial left running and each Tune trial was told to it once, and the champion is
+    registered once. (Ctrl-C during the search: the next test.)"""
     run_name = "preempted"
-    args = [
-        "sweep",
-        "sweep=smoke",
-        f"run_name={run_name}",
-        "sweep.num_samples=3",
-        "sweep.max_concurrent_trials=1",
-        f"sweep.budget.iterations={ITERATIONS}",
-        "sweep.checkpoint.frequency=2",
-        "sweep.verify.top_k=1",
-        "sweep.verify.seeds=2",
-    ]
     experiment = isolated_runs / "ray_results" / run_name
-    status, output = _stop_when(_start(*args), _search_half_done(experiment), signal.SIGTERM)
-    assert status == 128 + signal.SIGTERM, output[-3000:]
-    _one_line_to_resume(output, run_name)
-    assert "by SIGTERM" in output
-    assert not runs_by_role(isolated_runs, "verify")
+    kill_when(
+        cli("sweep", *STOPPED, f"run_name={run_name}"),
+        lambda: _one_finished_and_one_running(experiment),
+        "no trial finished while another ran",
+    )
+    assert any(t.info.status == "RUNNING" for t in runs_by_role(isolated_runs, "trial"))
+    storage = f"sqlite:///{isolated_runs}/optuna.db"
+    killed = optuna.load_study(study_name=run_name, storage=storage)
+    assert TrialState.RUNNING in {t.state for t in killed.trials}
 
     verification = isolated_runs / "ray_results" / f"{run_name}-verify"
 
@@ -111,30 +132,49 @@ def test_sigterm_during_search_and_during_verification_then_resume(isolated_runs
     status, output = _stop_when(_start("resume", f"run_name={run_name}"), verifying, signal.SIGTERM)
     assert status == 128 + signal.SIGTERM, output[-3000:]
     _one_line_to_resume(output, run_name)
-    assert "verification trials finished" in output
+    assert "by SIGTERM" in output and "verification trials finished" in output
+    (parent,) = runs_by_role(isolated_runs, "sweep")
+    assert parent.info.status == "KILLED"  # stopped, and said so, before the sweep could end
 
     resumed = subprocess.run(
         cli("resume", f"run_name={run_name}"), capture_output=True, text=True, timeout=600
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Verified on fresh seeds (1, 2)" in resumed.stdout
     assert "Champion:" in resumed.stdout
 
     (parent,) = runs_by_role(isolated_runs, "sweep")
-    assert parent.info.status == "FINISHED"
     trials = runs_by_role(isolated_runs, "trial")
     verifies = runs_by_role(isolated_runs, "verify")
-    study = optuna.load_study(study_name=run_name, storage=f"sqlite:///{isolated_runs}/optuna.db")
-    finalists = 1 if study.best_trial.number == 0 else 2  # the best, and the baseline (first)
-    assert len(trials) == 3 and len(verifies) == finalists * 2  # on 2 seeds each
+    assert parent.info.status == "FINISHED"
+    assert len(trials) == 3
     for runs in (trials, verifies):
         assert len({r.data.tags["motif_tune.trial_id"] for r in runs}) == len(runs)
-        assert all(r.info.status == "FINISHED" for r in runs)
+        assert all(r.info.status == "FINISHED" for r in runs), [r.info.run_name for r in runs]
     client = MlflowClient(tracking_uri=f"sqlite:///{isolated_runs}/mlflow.db")
     for run in trials + verifies:
         assert _steps(client, run.info.run_id) == list(range(1, ITERATIONS + 1)), run.info.run_name
-    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
-    told = sorted(t.user_attrs["tune_trial_id"] for t in study.trials)
-    assert told == sorted(t.data.tags["motif_tune.trial_id"] for t in trials)
+    assert parent.data.params["best.trial_id"] in {
+        t.data.tags["motif_tune.trial_id"] for t in trials
+    }
+    # The same study goes on: no trial stuck running (the one the kill cut short is
+    # settled as failed), each Tune trial told once.
+    study = optuna.load_study(study_name=run_name, storage=storage)
+    assert not [t.number for t in study.trials if not t.state.is_finished()]
+    told = [t.user_attrs["tune_trial_id"] for t in study.trials if t.state == TrialState.COMPLETE]
+    assert sorted(told) == sorted(t.data.tags["motif_tune.trial_id"] for t in trials)
+    # Each finalist (the best and the baseline, or the baseline alone when it won) on
+    # both seeds, once each, and one registered version.
+    finalists = len({v.data.params["train_batch_size"] for v in verifies})
+    assert finalists in (1, 2) and len(verifies) == 2 * finalists
+    assert sorted(v.data.params["seed"] for v in verifies) == ["1"] * finalists + ["2"] * finalists
+    assert len(client.search_model_versions("name = 'smoke-PPO-motif'")) == 1
+
+
+def _one_finished_and_one_running(experiment: Path) -> bool:
+    """A trial has reported its last iteration and another one an earlier iteration."""
+    done = [_iterations(r) for r in experiment.glob("trial_*/result.json")]
+    return ITERATIONS in done and any(0 < i < ITERATIONS for i in done)
 
 
 def test_ctrl_c_says_one_thing_and_the_resumed_study_holds_true_states(isolated_runs):

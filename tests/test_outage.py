@@ -1,5 +1,6 @@
-"""A team's MLflow tracking server stopped for maintenance while trials report: nothing
-is lost, the terminal hears one line when it goes and one when it is back."""
+"""A team's MLflow tracking server, reached with a password in its URI, stopped for
+maintenance while trials report: nothing is lost, the terminal hears one line when it
+goes and one when it is back, and the password shows nowhere."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from tests.conftest import cli
 from tests.servers import MlflowServer
+from tests.test_secrets import SECRET
 
 pytestmark = pytest.mark.slow
 
@@ -46,13 +48,15 @@ def _steps_in_mlflow(uri: str, runs: list) -> dict[str, int]:
 def test_a_server_down_longer_than_mlflows_retries_loses_no_step(isolated_runs, tmp_path):
     server = MlflowServer(tmp_path / "server")
     server.start()
+    # The server ignores the credentials clients send; the password must show nowhere.
+    uri_with_password = server.uri.replace("http://", f"http://alice:{SECRET}@")
     try:
         sweep = subprocess.Popen(
             cli(
                 "sweep",
                 "sweep=smoke",
                 "run_name=maintenance",
-                f"tracking.uri={server.uri}",
+                f"tracking.uri={uri_with_password}",
                 "sweep.max_concurrent_trials=1",
                 "sweep.budget.iterations=10",
             ),
@@ -88,5 +92,24 @@ def test_a_server_down_longer_than_mlflows_retries_loses_no_step(isolated_runs, 
         assert len(trials) == 2 and all(t.info.status == "FINISHED" for t in trials)
         assert trained_meanwhile > 0
         assert _steps_in_mlflow(server.uri, trials) == _results(experiment)
+        _password_shows_nowhere(output, server, isolated_runs / "hydra" / "maintenance")
     finally:
         server.stop()
+
+
+def _password_shows_nowhere(output: str, server: MlflowServer, run_folder: Path) -> None:
+    """Not on the terminal (the summary's link shows it masked), in the log file, or in any
+    param, tag or the config artifact the sweep recorded."""
+    assert SECRET not in output
+    assert f"alice:***@127.0.0.1:{server.port}" in output
+    log_text = (run_folder / "motif_tune.log").read_text()
+    assert "tracking" in log_text and SECRET not in log_text
+    client = MlflowClient(tracking_uri=server.uri)
+    experiment = client.get_experiment_by_name("motif_tune")
+    runs = client.search_runs([experiment.experiment_id])
+    for run in runs:
+        recorded = [*run.data.params.values(), *run.data.tags.values()]
+        assert not [value for value in recorded if SECRET in value], run.info.run_name
+    (parent,) = [r for r in runs if r.data.tags["motif_tune.role"] == "sweep"]
+    config = Path(client.download_artifacts(parent.info.run_id, "config.yaml")).read_text()
+    assert "alice:***@" in config and SECRET not in config

@@ -101,11 +101,11 @@ def local_ray_pids() -> list[int]:
     return [p.process.pid for plist in node.all_processes.values() for p in plist if p.process]
 
 
-def deprecated_default(value: Any) -> bool:
-    """``value`` is RLlib's marker of a deprecated builder argument."""
+def deprecated_marker() -> Any:
+    """RLlib's default value that marks a deprecated builder argument."""
     from ray._common.deprecation import DEPRECATED_VALUE
 
-    return value is DEPRECATED_VALUE
+    return DEPRECATED_VALUE
 
 
 def build_algorithm_in(config: AlgorithmConfig, run_dir: Path) -> Algorithm:

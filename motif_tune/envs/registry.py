@@ -109,6 +109,12 @@ def make_env(env_id: str, env_config: Mapping[str, Any] | None = None) -> gym.En
 def validate_env(env_id: str, env_config: Mapping[str, Any] | None = None) -> None:
     """Refuse an unknown env, ``env_config`` keys it does not take, or an env that cannot
     be built with them (it is built once, then closed)."""
+    checked_env(env_id, env_config).close()
+
+
+def checked_env(env_id: str, env_config: Mapping[str, Any] | None = None) -> gym.Env:
+    """The env built as :func:`make_env` builds it, for a check: whatever stops it is one
+    sentence (:class:`ConfigError`) naming ``env.id`` and what it was given."""
     entry = env_entry(env_id)
     config = dict(env_config or {})
     if entry.kind == "class" and entry.takes == "keywords":
@@ -127,7 +133,7 @@ def validate_env(env_id: str, env_config: Mapping[str, Any] | None = None) -> No
         raise ConfigError(
             f"env.id '{env_id}': the creator returned {type(env).__name__}, not an Env."
         )
-    env.close()
+    return env
 
 
 def config_keys(entry: EnvEntry, env_config: Mapping[str, Any]) -> set[str]:

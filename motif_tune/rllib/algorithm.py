@@ -37,3 +37,16 @@ def trial_request(algo_cls: type, config: AlgorithmConfig, seeds: int = 1) -> An
 
     head, *actors = request.bundles
     return PlacementGroupFactory([head, *actors * seeds], strategy=request.strategy)
+
+
+def trial_resources(
+    algo_cls: type, config: AlgorithmConfig, seeds: int = 1
+) -> tuple[dict[str, float], dict[str, float]]:
+    """What such a trial asks Ray for in all (:func:`trial_request`), and its largest
+    bundle's amounts."""
+    request = trial_request(algo_cls, config, seeds)
+    largest: dict[str, float] = {}
+    for bundle in request.bundles:
+        for name, amount in bundle.items():
+            largest[name] = max(largest.get(name, 0.0), float(amount))
+    return dict(request.required_resources), largest

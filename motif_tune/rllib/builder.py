@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 
 from motif_tune.config import Settings
-from motif_tune.envs.registry import env_callbacks, make_env, register_with_ray
+from motif_tune.envs.registry import checked_env, env_callbacks, register_with_ray
 from motif_tune.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -54,13 +54,14 @@ def needs_flattening(space: gym.Space) -> bool:
 
 
 def observation_space_of(env_id: str, env_config: Mapping[str, Any]) -> gym.Space:
-    """The env's observation space (built once per env and config, then remembered)."""
+    """The env's observation space (built once per env and config, then remembered); an
+    env that cannot be built with its config is refused in one sentence."""
     return _observation_space(env_id, json.dumps(dict(env_config), sort_keys=True, default=str))
 
 
 @functools.lru_cache(maxsize=64)
 def _observation_space(env_id: str, env_config_json: str) -> gym.Space:
-    with make_env(env_id, json.loads(env_config_json)) as env:
+    with checked_env(env_id, json.loads(env_config_json)) as env:
         return env.observation_space
 
 
@@ -80,17 +81,19 @@ def build_algorithm_config(settings: Settings) -> AlgorithmConfig:
 
 
 def _build(settings: Settings) -> AlgorithmConfig:
+    # What this layer decides comes first, then what the env's registry answers.
     algo_cls = algorithm_class(settings.algo.name)
-    tolerant = settings.env.end_episode_on_fault
-    env_name = register_with_ray(settings.env.id, tolerant)
     env_runners, learners, main_process = gpu_requests(settings)
-    if needs_flattening(observation_space_of(settings.env.id, settings.env.env_config)):
-        env_runners["env_to_module_connector"] = flatten_observations_connector
     if env_runners.get("explore") is False:  # greedy actions that on-policy learners take
         from motif_tune.rllib.greedy import greedy_training
 
         env_runners |= greedy_training(settings.env.normalize_actions, settings.env.clip_actions)
     env_config = env_config_for_run(settings)
+    if needs_flattening(observation_space_of(settings.env.id, settings.env.env_config)):
+        env_runners["env_to_module_connector"] = flatten_observations_connector
+    tolerant = settings.env.end_episode_on_fault
+    env_name = register_with_ray(settings.env.id, tolerant)
+    callbacks = env_callbacks(settings.env.callbacks, tolerant)
     config = (
         algo_cls.get_default_config()
         .environment(
@@ -114,7 +117,6 @@ def _build(settings: Settings) -> AlgorithmConfig:
         # APPO and IMPALA otherwise iterate for at least 10 s (RLlib's default for them).
         .reporting(min_time_s_per_iteration=0, min_sample_timesteps_per_iteration=0)
     )
-    callbacks = env_callbacks(settings.env.callbacks, tolerant)
     if callbacks:
         config.callbacks(callbacks)
     return config

@@ -12,10 +12,9 @@ from collections.abc import Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from motif_tune.compat.ray import deprecated_default
+from motif_tune.compat.ray import deprecated_marker
 from motif_tune.config import Settings
 from motif_tune.envs.faults import ENV_FAULTS
-from motif_tune.envs.registry import env_callbacks, validate_env
 from motif_tune.errors import ConfigError
 from motif_tune.rllib.builder import algorithm_class, build_algorithm_config
 from motif_tune.text import one_line
@@ -29,11 +28,9 @@ _RESERVED = {"env", "env_config", "env_to_module_connector", "callbacks"}
 
 
 def check_settings(settings: Settings) -> None:
-    """Every check of a command's settings that needs more than the schema: the env and
-    its config and callbacks, the objective's metric, then the RLlib settings (before
-    Ray starts)."""
-    validate_env(settings.env.id, settings.env.env_config)
-    env_callbacks(settings.env.callbacks)
+    """Every check of a command's settings that needs more than the schema: the
+    objective's metric, then the RLlib settings and, as the config is built, the env with
+    its config and callbacks (before Ray starts)."""
     if settings.is_sweep:
         check_metric(settings)
     check_algorithm_settings(settings)
@@ -113,14 +110,13 @@ _OLD_STACK_ONLY = {
 def builder_keys(config: AlgorithmConfig, method: str) -> list[str]:
     """The keyword arguments of a builder method, through the config class hierarchy."""
     names: set[str] = set()
+    deprecated = deprecated_marker()
     for klass in type(config).__mro__:
         builder = klass.__dict__.get(method)
         if builder is None:
             continue
         for name, param in inspect.signature(builder).parameters.items():
-            if param.kind is inspect.Parameter.KEYWORD_ONLY and not deprecated_default(
-                param.default
-            ):
+            if param.kind is inspect.Parameter.KEYWORD_ONLY and param.default is not deprecated:
                 names.add(name)
     return sorted(names - _RESERVED - _OLD_STACK_ONLY)
 

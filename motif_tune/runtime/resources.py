@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from motif_tune.config import ParamSpec, Settings
 from motif_tune.errors import ConfigError
-from motif_tune.rllib.algorithm import actor_needs, trial_request
+from motif_tune.rllib.algorithm import actor_needs, trial_resources
 from motif_tune.rllib.builder import algorithm_class, build_algorithm_config
 from motif_tune.runtime.ray_session import local_cpus, ray_address
 from motif_tune.search.params import NUM_ENV_RUNNERS, WORKERS_PER_GPU, param_path, trial_settings
@@ -45,28 +45,29 @@ class TrialResources:
 def needs_of(settings: Settings, values: Mapping[str, Any] | None = None) -> TrialResources:
     """What one trial with these searched ``values`` asks Ray for: the sum (and the
     largest) of the bundles of its Tune ``PlacementGroupFactory``."""
-    config = build_algorithm_config(trial_settings(settings, dict(values or {})))
+    trial = trial_settings(settings, dict(values or {}))
     algo_cls = algorithm_class(settings.algo.name)
-    request = trial_request(algo_cls, config, settings.sweep.seeds_per_trial)
-    largest: dict[str, float] = {}
-    for bundle in request.bundles:
-        for name, amount in bundle.items():
-            largest[name] = max(largest.get(name, 0.0), float(amount))
-    return TrialResources(dict(request.required_resources), largest)
+    seeds = settings.sweep.seeds_per_trial
+    return TrialResources(*trial_resources(algo_cls, build_algorithm_config(trial), seeds))
 
 
 def resource_corners(settings: Settings) -> list[dict[str, Any]]:
     """The searched values that bound a trial's needs (every choice, or a range's ends)."""
-    axes: list[tuple[str, list[Any]]] = []
-    for name, spec in settings.sweep.space.items():
-        path = param_path(name, spec)
-        if name in _RESOURCE_NAMES or any(part in path for part in _RESOURCE_PATH_PARTS):
-            axes.append((name, _corner_values(spec)))
+    ends = {name: _corner_values(spec) for name, spec in settings.sweep.space.items()}
+    axes = [
+        (name, ends[name])
+        for name, spec in settings.sweep.space.items()
+        if _bounds_resources(name, param_path(name, spec))
+    ]
     if not axes:
         return [{}]
     names = [name for name, _ in axes]
     grid = itertools.product(*(values for _, values in axes))
     return [dict(zip(names, combo, strict=True)) for combo in grid]
+
+
+def _bounds_resources(name: str, path: str) -> bool:
+    return name in _RESOURCE_NAMES or any(part in path for part in _RESOURCE_PATH_PARTS)
 
 
 def _corner_values(spec: ParamSpec) -> list[Any]:
@@ -87,7 +88,14 @@ Corner = tuple[dict[str, Any], TrialResources]
 
 def corner_needs(settings: Settings) -> tuple[Corner, ...]:
     """What a trial at each resource corner of the space asks Ray for."""
-    return tuple((corner, needs_of(settings, corner)) for corner in resource_corners(settings))
+    corners = resource_corners(settings)
+    trials = [trial_settings(settings, corner) for corner in corners]
+    algo_cls = algorithm_class(settings.algo.name)
+    seeds = settings.sweep.seeds_per_trial
+    return tuple(
+        (corner, TrialResources(*trial_resources(algo_cls, build_algorithm_config(trial), seeds)))
+        for corner, trial in zip(corners, trials, strict=True)
+    )
 
 
 def check_fits(
