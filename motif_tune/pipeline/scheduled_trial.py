@@ -27,13 +27,13 @@ from typing import Any
 
 from motif_tune.compat.ray import build_algorithm_in
 from motif_tune.config import Settings
-from motif_tune.pipeline.reporting import TRIAL_COUNTERS, Reporter
 from motif_tune.pipeline.restoring import existing_checkpoint
 from motif_tune.results import OBJECTIVE
 from motif_tune.rllib.builder import algorithm_class
 from motif_tune.rllib.mutation import sync_learning_rate, trained_values
 from motif_tune.search.budget import RESULT_KEYS, Budget
 from motif_tune.search.params import SEED, searched_values
+from motif_tune.search.reporting import TRIAL_COUNTERS, Reporter
 from motif_tune.search.schedule import (
     EXPLOIT_SOURCE,
     EXPLOIT_STEP,
