@@ -250,4 +250,3 @@ def kill_when(command: list[str], ready, what: str, timeout_s: float = 300) -> N
     finally:
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()
-

@@ -111,7 +111,8 @@ def test_a_sweep_killed_in_the_search_and_preempted_in_verification_resumes_exac
     line that says what was saved and how to go on; a second `resume` finishes. Every
     search and verification trial ran once, each iteration recorded once, the study has
     no trial left running and each Tune trial was told to it once, and the champion is
-    registered once. (Ctrl-C during the search: the next test.)"""
+    registered once; a `resume` of the finished sweep registers nothing again. (Ctrl-C
+    during the search: the next test.)"""
     run_name = "preempted"
     experiment = isolated_runs / "ray_results" / run_name
     kill_when(
@@ -169,6 +170,15 @@ def test_a_sweep_killed_in_the_search_and_preempted_in_verification_resumes_exac
     assert finalists in (1, 2) and len(verifies) == 2 * finalists
     assert sorted(v.data.params["seed"] for v in verifies) == ["1"] * finalists + ["2"] * finalists
     assert len(client.search_model_versions("name = 'smoke-PPO-motif'")) == 1
+
+    # `resume` of the finished sweep adds no version and leaves the alias where it was.
+    again = subprocess.run(
+        cli("resume", f"run_name={run_name}"), capture_output=True, text=True, timeout=600
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    versions = client.search_model_versions("name = 'smoke-PPO-motif'")
+    assert [str(v.version) for v in versions] == ["1"]
+    assert str(client.get_model_version_by_alias("smoke-PPO-motif", "champion").version) == "1"
 
 
 def _one_finished_and_one_running(experiment: Path) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -383,3 +384,49 @@ def test_a_pbt_sweep_killed_after_an_exploit_resumes_with_its_population_intact(
     )
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
     assert sorted(t.user_attrs["tune_trial_id"] for t in study.trials) == sorted(ids)
+
+
+# A population member driven by hand, as Tune drives it: four reports, and whether each
+# one evaluated. (Run in a process of its own: a Trainable outside Tune writes under ~.)
+DRIVE_A_MEMBER = """
+import json, sys
+import ray
+from motif_tune.pipeline.scheduled_trial import make_scheduled_trial
+from motif_tune.search.budget import trial_budget
+from tests.conftest import settings_for
+settings = settings_for(sys.argv[1:])
+ray.init(address="local", num_cpus=1, include_dashboard=False)  # the Algorithm needs one
+member_class = make_scheduled_trial(settings, trial_budget(settings))
+member = member_class(config={"algo.training.lr": 0.0003, "algo.training.entropy_coeff": 0.0})
+reports = [member.train() for _ in range(4)]
+member.stop()
+print(json.dumps([[r["training_iteration"], "evaluation" in r] for r in reports]))
+"""
+
+
+@pytest.mark.slow
+def test_a_member_under_an_iterations_budget_is_scored_at_each_comparison_and_at_its_end(
+    tmp_path,
+):
+    """A population member whose budget is in iterations evaluates at its first report,
+    at each perturbation interval and at the end of its budget, counting iterations as
+    Tune does (not as the Algorithm inside it, which starts again at every rebuild)."""
+    overrides = [
+        "sweep=pbt",
+        "sweep.budget={iterations: 4}",
+        "sweep.scheduler.perturbation_interval=2",
+        "algo.training.train_batch_size_per_learner=128",
+        "algo.training.minibatch_size=64",
+        "sweep.objective.episodes=2",
+    ]
+    driven = subprocess.run(
+        [sys.executable, "-c", DRIVE_A_MEMBER, *overrides],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=clean_environ() | {"HOME": str(tmp_path), "MOTIF_TUNE_HOME": str(tmp_path / "runs")},
+    )
+    assert driven.returncode == 0, driven.stderr[-3000:]
+    reports = json.loads(driven.stdout.strip().splitlines()[-1])
+    assert reports == [[1, True], [2, True], [3, False], [4, True]]

@@ -1,12 +1,10 @@
 """Which registered version is the champion: a challenger takes it only by beating it on
-the same question, measured the same way (or in a fresh evaluation of both)."""
+the same question, measured the same way (or in a fresh evaluation of both). (A resumed
+sweep that had finished registers nothing again: ``tests/test_interrupts.py``.)"""
 
 from __future__ import annotations
 
 import json
-import subprocess
-
-import pytest
 
 from motif_tune.search.standing import Standing, needs_fresh_evaluation, question_of, verdict
 from tests.conftest import settings_for
@@ -58,23 +56,3 @@ def test_another_measure_on_the_same_question_needs_a_fresh_evaluation():
     assert verdict(new, current, "4", fresh=(0.8, 0.6)).promoted
     lost = verdict(new, current, "4", fresh=(0.5, 0.6))
     assert not lost.promoted and "fresh evaluation of both scores it 0.600" in lost.reason
-
-
-@pytest.mark.slow
-def test_resuming_a_finished_sweep_registers_no_second_version(isolated_runs):
-    """`resume` of a sweep that finished and registered its champion adds no version and
-    leaves the alias where it was."""
-    from motif_tune.tracking.client import open_store
-    from tests.conftest import clean_environ, cli
-
-    env = clean_environ() | {"MOTIF_TUNE_HOME": str(isolated_runs)}
-    tiny = ["sweep=smoke", "sweep.num_samples=1", "sweep.verify.top_k=1", "sweep.verify.seeds=1"]
-    for command in (["sweep", *tiny], ["resume"]):
-        proc = subprocess.run(
-            cli(*command, "run_name=once"), capture_output=True, text=True, timeout=600, env=env
-        )
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    client = open_store(f"sqlite:///{isolated_runs}/mlflow.db")
-    versions = client.search_model_versions("name = 'smoke-PPO-motif'")
-    assert [str(v.version) for v in versions] == ["1"]
-    assert str(client.get_model_version_by_alias("smoke-PPO-motif", "champion").version) == "1"

@@ -21,18 +21,19 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from motif_tune.compat.ray import build_algorithm_in
 from motif_tune.config import Settings
-from motif_tune.pipeline.reporting import TRIAL_COUNTERS, Reporter
 from motif_tune.pipeline.restoring import existing_checkpoint
 from motif_tune.results import OBJECTIVE
 from motif_tune.rllib.builder import algorithm_class
 from motif_tune.rllib.mutation import sync_learning_rate, trained_values
-from motif_tune.search.budget import Budget
+from motif_tune.search.budget import RESULT_KEYS, Budget
 from motif_tune.search.params import SEED, searched_values
+from motif_tune.search.reporting import TRIAL_COUNTERS, Reporter
 from motif_tune.search.schedule import (
     EXPLOIT_SOURCE,
     EXPLOIT_STEP,
@@ -82,10 +83,19 @@ def make_scheduled_trial(base: Settings, budget: Budget) -> type:
             # What this iteration trains with, read before it trains: after a restore the
             # optimizer's lr is the one it updates with first.
             values = trained_values(self._algo, self._names)
+            before, started = self.get_state(), time.monotonic()
             result = {k: v for k, v in self._algo.train().items() if k not in TRIAL_COUNTERS}
             result[VALUES_PREFIX.rstrip("/")] = values
             result = self._report.checked(result)
-            result[OBJECTIVE] = self._scorer.score(result, self._algo.evaluate)
+            # Scored at this trial's own counters, as Tune is about to report them (the
+            # Algorithm's restart with every rebuild): a budget in iterations or seconds
+            # reaches its comparison points and its end here as it does in Tune.
+            counters = {
+                RESULT_KEYS["iterations"]: before["iteration"] + 1,
+                RESULT_KEYS["time_s"]: before["time_total"] + time.monotonic() - started,
+            }
+            progress = counters.get(budget.result_key)  # env steps: the result holds them
+            result[OBJECTIVE] = self._scorer.score(result, self._algo.evaluate, progress)
             return result
 
         def train(self) -> dict:

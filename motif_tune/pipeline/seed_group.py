@@ -22,11 +22,11 @@ from typing import Any
 
 from motif_tune.compat.ray import build_algorithm_in
 from motif_tune.config import Settings
-from motif_tune.pipeline.reporting import ENV_STEPS, TRIAL_COUNTERS, Reporter
 from motif_tune.results import OBJECTIVE, SEEDS_MEAN, SEEDS_SE, is_number
 from motif_tune.rllib.builder import algorithm_class
 from motif_tune.search.budget import Budget
 from motif_tune.search.params import SEED, searched_values
+from motif_tune.search.reporting import ENV_STEPS, TRIAL_COUNTERS, Reporter
 from motif_tune.search.trial import Scorer, trial_config, trial_placement
 
 GROUP_FOLDER = "seed_group"

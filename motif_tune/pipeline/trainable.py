@@ -19,12 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 from motif_tune.config import Settings
-from motif_tune.pipeline.reporting import Reporter
 from motif_tune.pipeline.restoring import existing_checkpoint
 from motif_tune.results import OBJECTIVE
 from motif_tune.rllib.builder import algorithm_class
 from motif_tune.search.budget import Budget
 from motif_tune.search.params import searched_values
+from motif_tune.search.reporting import Reporter
 from motif_tune.search.trial import Scorer, trial_config, trial_placement
 
 

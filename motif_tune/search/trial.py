@@ -67,7 +67,9 @@ class Scorer:
             return True
         return any(before < rung <= progress for rung in self.budget.milestones)
 
-    def score(self, result: dict, evaluate: Any) -> float:
+    def score(self, result: dict, evaluate: Any, progress: float | None = None) -> float:
+        """The objective after ``result``; ``progress`` is the budget spent, where the
+        result does not hold it (a trial whose Tune counters are not the Algorithm's)."""
         if self.objective.by == "smoothed":
             value = nested_get(result, self.metric)
             if is_number(value) and math.isfinite(value):
@@ -75,7 +77,9 @@ class Scorer:
             if self.window:
                 self.value = sum(self.window) / len(self.window)
             return self.value
-        if self.evaluation_due(float(nested_get(result, self.budget.result_key) or 0)):
+        if progress is None:
+            progress = float(nested_get(result, self.budget.result_key) or 0)
+        if self.evaluation_due(progress):
             result["evaluation"] = evaluate()
             value = nested_get(result["evaluation"], self.metric)
             if is_number(value) and math.isfinite(value):
