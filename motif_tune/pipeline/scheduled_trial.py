@@ -54,8 +54,6 @@ def make_scheduled_trial(base: Settings, budget: Budget) -> type:
     ``schedule``, a JSON :class:`Schedule`, and its ``seed``)."""
     from ray.tune import Trainable
 
-    algo_cls = algorithm_class(base.algo.name)
-
     def new_scorer() -> Scorer:  # at the start, and afresh after every restore
         return Scorer(base.sweep.metric, base.sweep.objective, budget)
 
@@ -174,6 +172,7 @@ def make_scheduled_trial(base: Settings, budget: Budget) -> type:
             filled["config"] = searched_values(self.config)
             return filled
 
+    algo_cls = algorithm_class(base.algo.name)
     ScheduledTrial.__name__ = ScheduledTrial.__qualname__ = f"{algo_cls.__name__}Scheduled"
     return ScheduledTrial
 

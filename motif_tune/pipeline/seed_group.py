@@ -85,7 +85,6 @@ def make_seed_group(base: Settings, budget: Budget, seeds: int) -> type:
     """The Tune trainable of a seed group of ``seeds`` seeds, ``budget`` per seed."""
     from ray.tune import Trainable
 
-    algo_cls = algorithm_class(base.algo.name)
     rule = base.sweep.seed_group_score
 
     class SeedGroup(Trainable):
@@ -98,12 +97,11 @@ def make_seed_group(base: Settings, budget: Budget, seeds: int) -> type:
             self._report = Reporter(base)
             self._members = []
             for i in range(seeds):
-                values = {**self._searched, SEED: base.seed + i}
-                algo = build_algorithm_in(
-                    trial_config(base, values), Path(self.logdir) / f"seed_{i}"
-                )
+                trial = trial_config(base, {**self._searched, SEED: base.seed + i})
                 scorer = Scorer(base.sweep.metric, base.sweep.objective, budget)
-                self._members.append(Member(base.seed + i, algo, scorer, Reporter(base)))
+                reporter = Reporter(base)
+                algo = build_algorithm_in(trial, Path(self.logdir) / f"seed_{i}")
+                self._members.append(Member(base.seed + i, algo, scorer, reporter))
 
         def step(self) -> dict:
             return group_result([member.train() for member in self._members], rule)
@@ -140,5 +138,6 @@ def make_seed_group(base: Settings, budget: Budget, seeds: int) -> type:
             filled["config"] = dict(self._searched)
             return filled
 
+    algo_cls = algorithm_class(base.algo.name)
     SeedGroup.__name__ = SeedGroup.__qualname__ = f"{algo_cls.__name__}SeedGroup"
     return SeedGroup
