@@ -11,10 +11,10 @@ import pytest
 
 from motif_tune.envs import MotifEnv
 from motif_tune.envs.registry import (
+    checked_env,
     env_creator,
     make_env,
     register_with_ray,
-    validate_env,
 )
 from motif_tune.errors import ConfigError
 
@@ -39,7 +39,7 @@ def test_gymnasium_env_config_becomes_make_kwargs() -> None:
     env = make_env("CartPole-v1", {"max_episode_steps": 7})
     assert env.spec.max_episode_steps == 7
     with pytest.raises(ConfigError, match=r"^env_config\.gravity is not accepted by CartPole-v1"):
-        validate_env("CartPole-v1", {"gravity": 3.0})
+        checked_env("CartPole-v1", {"gravity": 3.0})
 
 
 @pytest.mark.parametrize("name", ["Foo-v0", "CartPole-v9", ""])
@@ -52,18 +52,18 @@ def test_unknown_id_is_refused_with_examples(name: str) -> None:
             "e.g. CartPole-v1, Acrobot-v1"
         )
     with pytest.raises(ConfigError):
-        validate_env(name, None)
+        checked_env(name, None)
 
 
 def test_close_misspelling_gets_a_suggestion() -> None:
     with pytest.raises(ConfigError, match=r"did you mean CartPole-v1"):
-        validate_env("Cartpole-v1", None)
+        checked_env("Cartpole-v1", None)
 
 
-def test_validate_env_checks_motif_settings() -> None:
-    validate_env(MOTIF_ENV_NAME, {"num_motifs": 3})
+def test_checked_env_checks_motif_settings() -> None:
+    checked_env(MOTIF_ENV_NAME, {"num_motifs": 3}).close()
     with pytest.raises(ConfigError, match=r"^env_config\.noise"):
-        validate_env(MOTIF_ENV_NAME, {"noise": 2})
+        checked_env(MOTIF_ENV_NAME, {"noise": 2})
 
 
 @pytest.mark.parametrize("dumps", [pickle.dumps, cloudpickle.dumps], ids=["pickle", "cloudpickle"])

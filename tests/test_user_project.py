@@ -157,10 +157,10 @@ def test_an_env_is_a_class_or_a_creator_by_its_code_path(project, suffix):
 
 def test_a_keyword_env_refuses_keys_its_signature_lacks(project):
     _, module = project
-    from motif_tune.envs.registry import validate_env
+    from motif_tune.envs.registry import checked_env
 
     with pytest.raises(ConfigError, match=r"env_config\.colour is not accepted by .*KeywordEnv"):
-        validate_env(f"{module}:KeywordEnv", {"colour": "red"})
+        checked_env(f"{module}:KeywordEnv", {"colour": "red"})
     assert env_entry(f"{module}:KeywordEnv").takes == "keywords"
     assert env_entry(f"{module}:PickEnv").takes == "mapping"
 

@@ -106,15 +106,10 @@ def make_env(env_id: str, env_config: Mapping[str, Any] | None = None) -> gym.En
     return env_entry(env_id).build(env_config)
 
 
-def validate_env(env_id: str, env_config: Mapping[str, Any] | None = None) -> None:
-    """Refuse an unknown env, ``env_config`` keys it does not take, or an env that cannot
-    be built with them (it is built once, then closed)."""
-    checked_env(env_id, env_config).close()
-
-
 def checked_env(env_id: str, env_config: Mapping[str, Any] | None = None) -> gym.Env:
-    """The env built as :func:`make_env` builds it, for a check: whatever stops it is one
-    sentence (:class:`ConfigError`) naming ``env.id`` and what it was given."""
+    """The env built as :func:`make_env` builds it, for a check: an unknown env,
+    ``env_config`` keys it does not take, or an env that cannot be built with them is
+    refused in one sentence (:class:`ConfigError`) naming ``env.id``."""
     entry = env_entry(env_id)
     config = dict(env_config or {})
     if entry.kind == "class" and entry.takes == "keywords":

@@ -53,9 +53,8 @@ def needs_of(settings: Settings, values: Mapping[str, Any] | None = None) -> Tri
 
 def resource_corners(settings: Settings) -> list[dict[str, Any]]:
     """The searched values that bound a trial's needs (every choice, or a range's ends)."""
-    ends = {name: _corner_values(spec) for name, spec in settings.sweep.space.items()}
     axes = [
-        (name, ends[name])
+        (name, _corner_values(spec))
         for name, spec in settings.sweep.space.items()
         if _bounds_resources(name, param_path(name, spec))
     ]
@@ -89,13 +88,7 @@ Corner = tuple[dict[str, Any], TrialResources]
 def corner_needs(settings: Settings) -> tuple[Corner, ...]:
     """What a trial at each resource corner of the space asks Ray for."""
     corners = resource_corners(settings)
-    trials = [trial_settings(settings, corner) for corner in corners]
-    algo_cls = algorithm_class(settings.algo.name)
-    seeds = settings.sweep.seeds_per_trial
-    return tuple(
-        (corner, TrialResources(*trial_resources(algo_cls, build_algorithm_config(trial), seeds)))
-        for corner, trial in zip(corners, trials, strict=True)
-    )
+    return tuple((corner, needs_of(settings, corner)) for corner in corners)
 
 
 def check_fits(
