@@ -22,6 +22,7 @@ from motif_tune.commands import LISTINGS
 from motif_tune.commands import NAMES as COMMANDS
 from motif_tune.compat.python import end_process
 from motif_tune.config.composition import hydra_overrides, use_project
+from motif_tune.config.run_stamp import new_run_stamp
 from motif_tune.errors import ConfigError, SweepFailed, SweepInterrupted
 from motif_tune.runtime import signals
 
@@ -147,7 +148,7 @@ def _run_folder_overrides(command: str, overrides: Sequence[str]) -> list[str]:
         return ["hydra.run.dir=${paths.root}/hydra/${run_name}-resume-${now:%Y%m%d-%H%M%S}"]
     named = any(o.split("=", 1)[0].lstrip("+") == "run_name" for o in overrides)
     if command in ("train", "evaluate") and not named:
-        return [f"run_name=${{now:%Y%m%d-%H%M%S}}-{command}-${{algo.name}}-${{env.name}}"]
+        return [f"run_name=${{run_stamp:}}-{command}-${{algo.name}}-${{env.name}}"]
     return []
 
 
@@ -252,6 +253,7 @@ def _main(argv: list[str]) -> int:
             return _listing(command, overrides)
         if not _completing(overrides):  # Hydra's completion takes its own words
             overrides = [*hydra_overrides(overrides), *_run_folder_overrides(command, overrides)]
+            new_run_stamp()  # a default run name no other command here has
     except ConfigError as err:
         _say(f"{PROG}: error: {err}", sys.stderr)
         return EXIT_BAD_INPUT

@@ -91,6 +91,33 @@ def test_run_name_defaults_to_a_timestamp_and_the_composition():
     assert cfg.run_name  # resolvable
 
 
+def test_a_default_run_name_never_takes_the_second_another_process_named_a_run_with(
+    tmp_path, monkeypatch
+):
+    """Two commands started in the same second get names a second apart; one process
+    naming runs one after the other may reuse its second."""
+    import os
+    import time
+
+    from motif_tune.config import run_stamp
+
+    monkeypatch.setattr(run_stamp.tempfile, "gettempdir", lambda: str(tmp_path))
+    ahead = int(time.time()) + 5  # another process's claim, a little in the future
+    record = tmp_path / f"motif-tune-run-stamp-{run_stamp.getpass.getuser()}"
+    record.write_text(f"{ahead} {os.getpid() + 1}")
+    taken = time.strftime(run_stamp.STAMP_FORMAT, time.localtime(ahead))
+    after = time.strftime(run_stamp.STAMP_FORMAT, time.localtime(ahead + 1))
+    first = settings_for(["sweep=smoke"]).run_name
+    assert first == f"{after}-smoke-PPO-motif" and not first.startswith(taken)
+    again = settings_for(["sweep=smoke", "algo=appo"]).run_name  # this process, next one
+    assert again == f"{after}-smoke-APPO-motif"
+    record.write_text(f"{ahead + 1} {os.getpid() + 1}")  # another process took it meanwhile
+    assert settings_for(["sweep=smoke"]).run_name.startswith(
+        time.strftime(run_stamp.STAMP_FORMAT, time.localtime(ahead + 2))
+    )
+    assert settings_for(["sweep=smoke", "run_name=mine"]).run_name == "mine"
+
+
 def test_workers_per_gpu_is_searched_only_where_runners_get_gpus():
     assert "workers_per_gpu" not in settings_for(["scaling=local"]).sweep.space
     assert "workers_per_gpu" in settings_for(["scaling=logical_gpus"]).sweep.space

@@ -20,6 +20,7 @@ from motif_tune.config.overrides import (
     check_override_keys,
     with_free_form_keys,
 )
+from motif_tune.config.run_stamp import new_run_stamp
 from motif_tune.config.schema import Settings
 from motif_tune.config.sources import PROJECT_VAR, ConfigSources, register_with_hydra, sources
 
@@ -57,6 +58,7 @@ def compose(overrides: Sequence[str] = (), project_dir: str | Path | None = None
 
     config_sources = use_project(overrides, project_dir)
     wanted = hydra_overrides(overrides)
+    new_run_stamp()  # a default run name of its own
     with initialize_config_dir(config_dir=str(config_sources.main_dir), version_base="1.3"):
         return hydra_compose(
             config_name="config", overrides=[*wanted, *config_sources.hydra_overrides]

@@ -18,6 +18,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from pydantic import ValidationError
 
 from motif_tune.config.keys import unknown_setting
+from motif_tune.config.run_stamp import run_stamp
 from motif_tune.config.schema import Settings
 from motif_tune.errors import ConfigError
 
@@ -28,9 +29,12 @@ def as_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-")
 
 
-# ``${as_name:${.id}}`` in the config: a Gymnasium env is named after its id.
+# ``${as_name:${.id}}`` in the config: a Gymnasium env is named after its id;
+# ``${run_stamp:}``: the time in a run's default name.
 if not OmegaConf.has_resolver("as_name"):
     OmegaConf.register_new_resolver("as_name", as_name)
+if not OmegaConf.has_resolver("run_stamp"):
+    OmegaConf.register_new_resolver("run_stamp", run_stamp)
 
 
 def load_settings(cfg: DictConfig, command: str = "sweep") -> Settings:
