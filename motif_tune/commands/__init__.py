@@ -131,7 +131,7 @@ def run_command(name: str, settings: Settings, overrides: Sequence[str] = ()) ->
     """Check, then run, command ``name``: bad input raises ``ConfigError`` before anything
     starts; the run's records go to its log file (and its composed config, for a run)."""
     from motif_tune.runtime.housekeeping import caches_under, telemetry_off
-    from motif_tune.runtime.logs import add_file_handler, configure_logging
+    from motif_tune.runtime.logs import configure_logging, logging_to
 
     telemetry_off()
     caches_under(settings.paths.root)
@@ -140,10 +140,11 @@ def run_command(name: str, settings: Settings, overrides: Sequence[str] = ()) ->
     prepared = chosen.prepare(settings, overrides)
     log_setup = (settings.logging.level, settings.logging.format)
     configure_logging(*log_setup, settings.logging.console_level)
-    if chosen.records_config:
-        add_file_handler(settings.log_file, *log_setup)
+    if not chosen.records_config:
+        return chosen.run(prepared, overrides)
+    with logging_to(settings.log_file, *log_setup):
         _record_config(settings)
-    return chosen.run(prepared, overrides)
+        return chosen.run(prepared, overrides)
 
 
 def with_environment_values(settings: Settings, overrides: Sequence[str] = ()) -> Settings:

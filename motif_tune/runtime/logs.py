@@ -21,6 +21,8 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -160,14 +162,30 @@ def _send_output_to(path: Path) -> IO[str]:
     return forwarded
 
 
-def add_file_handler(path: Path, level: str, fmt: str) -> None:
-    """Append this process's records to ``path`` (one file shared by driver and workers)."""
+def add_file_handler(path: Path, level: str, fmt: str) -> logging.Handler | None:
+    """Append this process's records to ``path`` (one file shared by driver and workers);
+    the handler added, or None where one already writes there."""
     root = logging.getLogger()
     target = str(path.resolve())
     if any(getattr(h, "baseFilename", None) == target for h in root.handlers):
-        return
+        return None
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, mode="a", encoding="utf-8")
     handler.setLevel(level)
     handler.setFormatter(_MaskingFormatter(fmt))
     root.addHandler(handler)
+    return handler
+
+
+@contextmanager
+def logging_to(path: Path, level: str, fmt: str) -> Iterator[None]:
+    """This process's records go to ``path`` for the block only: a process that runs one
+    command after another (a multirun, a script) gives each run's log file that run's
+    records, not the next run's too."""
+    handler = add_file_handler(path, level, fmt)
+    try:
+        yield
+    finally:
+        if handler is not None:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
