@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -81,10 +82,14 @@ TINY_SWEEP = [
 
 
 @pytest.mark.slow
-def test_three_sweeps_started_together_on_one_fresh_store_all_finish(isolated_runs):
-    """Each sweep starts its own local Ray; the store is created and migrated once, while
-    another process keeps opening it with a plain MlflowClient; every sweep finishes and
-    each trial is recorded under its own sweep."""
+def test_sweeps_and_multiruns_started_together_on_one_fresh_store_all_finish(isolated_runs):
+    """Three commands started at once on a store that does not exist yet, while another
+    process keeps opening it with a plain MlflowClient: a sweep; ``-m algo=ppo,appo``
+    (Hydra's basic launcher: one sweep after the other in one process, each recorded as a
+    sweep of its own); and a joblib multirun, whose two sweeps run side by side, each
+    told its share of the cores (its trials one at a time on two cores) and named apart
+    though started in the same second. Each sweep starts its own local Ray; the store is
+    created and migrated once; every sweep finishes with its trial under it."""
     isolated_runs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "MOTIF_TUNE_HOME": str(isolated_runs)}
     stop = isolated_runs.parent / "stop-reading"
@@ -93,65 +98,57 @@ def test_three_sweeps_started_together_on_one_fresh_store_all_finish(isolated_ru
         stdout=subprocess.PIPE,
         text=True,
     )
-    sweeps = [
-        subprocess.Popen(
-            cli("sweep", *TINY_SWEEP, f"run_name=together-{i}"),
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(3)
-    ]
-    try:
-        outputs = [sweep.communicate(timeout=900) for sweep in sweeps]
-    finally:
-        stop.touch()
-        opened = int(reader.communicate(timeout=120)[0].strip())
-    for sweep, (out, err) in zip(sweeps, outputs, strict=True):
-        assert sweep.returncode == 0, err[-3000:]
-        assert "Champion:" in out
-    assert opened > 0
-    parents = runs_by_role(isolated_runs, "sweep")
-    trials = runs_by_role(isolated_runs, "trial")
-    assert sorted(p.info.run_name for p in parents) == [f"together-{i}" for i in range(3)]
-    assert all(p.info.status == "FINISHED" for p in parents)
-    assert len(trials) == 3 and all(t.info.status == "FINISHED" for t in trials)
-    by_parent = {p.info.run_id: 0 for p in parents}
-    for trial in trials:
-        by_parent[trial.data.tags["mlflow.parentRunId"]] += 1
-    assert sorted(by_parent.values()) == [1, 1, 1]
-
-
-@pytest.mark.slow
-def test_a_joblib_multirun_runs_its_sweeps_side_by_side_sharing_the_cores(isolated_runs):
-    """Two sweeps of a joblib multirun run at once, each told its share of the cores (its
-    trials one at a time on two cores), and are named apart though started in the same
-    second."""
-    proc = subprocess.run(
-        cli(
+    commands = {
+        "sweep": cli("sweep", *TINY_SWEEP, "run_name=together"),
+        "basic": cli("sweep", "-m", "algo=ppo,appo", *TINY_SWEEP),
+        "joblib": cli(
             "sweep",
             "-m",
             "hydra/launcher=joblib",
             "hydra.launcher.n_jobs=2",
-            "sweep=smoke",
             "sweep.seed=0,1",
-            "stop.training_iteration=1",
-            "sweep.objective.episodes=5",
+            *TINY_SWEEP,
         ),
-        env={**os.environ, "MOTIF_TUNE_HOME": str(isolated_runs)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    cores = os.cpu_count() or 1
-    share = max(1, cores // 2)
-    assert proc.stdout.count(f"{min(share, 2)} at a time") == 2  # each its share of the cores
+    }
+    started = {
+        name: subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for name, command in commands.items()
+    }
+    try:
+        outputs = {name: proc.communicate(timeout=900) for name, proc in started.items()}
+    finally:
+        stop.touch()
+        opened = int(reader.communicate(timeout=120)[0].strip())
+    for name, (_, err) in outputs.items():
+        assert started[name].returncode == 0, (name, err[-3000:])
+    assert opened > 0
+    expected = {"sweep": 1, "basic": 2, "joblib": 2}  # sweeps, each naming its champion
+    assert {name: out.count("Champion:") for name, (out, _) in outputs.items()} == expected
+    share = max(1, (os.cpu_count() or 1) // 2)
+    assert outputs["joblib"][0].count(f"{min(share, 2)} at a time") == 2  # its share each
+
     parents = runs_by_role(isolated_runs, "sweep")
-    assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)
-    assert len({p.info.run_name for p in parents}) == 2  # started in the same second, named apart
-    assert len(runs_by_role(isolated_runs, "trial")) == 4
+    trials = runs_by_role(isolated_runs, "trial")
+    assert len(parents) == 5 and all(p.info.status == "FINISHED" for p in parents)
+    assert len({p.info.run_name for p in parents}) == 5  # named apart, also in one second
+    assert "together" in {p.info.run_name for p in parents}
+    assert sorted(p.data.tags["algo"] for p in parents) == ["APPO", "PPO", "PPO", "PPO", "PPO"]
+    assert len(trials) == 5 and all(t.info.status == "FINISHED" for t in trials)
+    by_parent = {p.info.run_id: 0 for p in parents}
+    for trial in trials:
+        by_parent[trial.data.tags["mlflow.parentRunId"]] += 1
+    assert sorted(by_parent.values()) == [1] * 5
+    # Each sweep's log file holds its own records only, also where one process ran two.
+    logs = {
+        path: re.findall(r"Composed config for sweep '([^']+)'", path.read_text())
+        for path in (isolated_runs / "hydra").rglob("motif_tune.log")
+    }
+    assert sorted(name for names in logs.values() for name in names) == sorted(
+        p.info.run_name for p in parents
+    )
+    assert all(len(names) == 1 for names in logs.values()), logs
 
 
 def test_a_registered_model_another_sweep_created_meanwhile_is_used(existing_store):

@@ -1,5 +1,6 @@
-"""Faults: env runners that crash, logs from remote workers (a killed driver:
-``tests/test_interrupts.py``)."""
+"""Faults: env runners that crash, and where their logs go (a killed driver:
+``tests/test_interrupts.py``; remote runners' lines on a verbose terminal: the packing
+sweep in ``tests/test_sweep_e2e.py``)."""
 
 from __future__ import annotations
 
@@ -51,33 +52,4 @@ def test_crashing_env_runners_are_restarted_and_the_trial_finishes(isolated_runs
     steps = [m.step for m in client.get_metric_history(trial.info.run_id, "time_this_iter_s")]
     assert steps == [1, 2, 3, 4]
     assert READY not in proc.stdout + proc.stderr
-    assert f"{READY} 1)" in log_file.read_text()
-
-
-def test_info_logs_from_remote_env_runners_reach_the_log_file_and_a_verbose_terminal(
-    isolated_runs,
-):
-    """With logging.console=verbose a remote env runner's INFO line reaches the terminal
-    too (the normal console: the test above), and the log file has it."""
-    proc = subprocess.run(
-        cli(
-            "sweep",
-            "sweep=smoke",
-            "sweep.num_samples=1",
-            "stop.training_iteration=1",
-            "run_name=logs",
-            "logging.console=verbose",
-            "scaling.env_runners.num_env_runners=1",
-            "scaling.env_runners.num_envs_per_env_runner=1",
-            LOGTEST,
-        ),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    # Ray folds lines that differ only in numbers into one on the terminal, so a verbose
-    # terminal shows one env runner's line; the log file has every worker's.
-    assert READY in proc.stdout + proc.stderr
-    log_file = isolated_runs / "hydra" / "logs" / "motif_tune.log"
     assert f"{READY} 1)" in log_file.read_text()

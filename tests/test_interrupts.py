@@ -196,6 +196,7 @@ def test_ctrl_c_says_one_thing_and_the_resumed_study_holds_true_states(isolated_
         "sweep.num_samples=3",
         "sweep.max_concurrent_trials=1",
         f"sweep.budget.iterations={ITERATIONS}",
+        "algo.training.num_epochs=1",
     ]
     experiment = isolated_runs / "ray_results" / run_name
     # Ctrl-C in a shell reaches the whole foreground process group, Ray's workers too.

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 # MLflow's own client retries (7, with backoff: minutes) cut short, so that the server is
 # down for longer than they last.
 SHORT_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"}
-DOWN_S = 20
+DOWN_S = 8
 
 
 def _results(experiment: Path) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""Fifty stand-in trials through the real control plane: every result reaches MLflow,
+"""Thirty stand-in trials through the real control plane: every result reaches MLflow,
 also when the driver is killed while MLflow writes are queued and the sweep resumed.
 (A thousand, for the figures: ``benchmarks/scale_sweep.py``.)"""
 
@@ -19,10 +19,10 @@ from motif_tune.tracking.client import open_store
 pytestmark = pytest.mark.slow
 
 DRIVER = Path(__file__).resolve().parents[1] / "benchmarks" / "scale_sweep.py"
-TRIALS = 50
-KILL_AFTER = 20  # finished trials: the rest (some running) are left to the resumed driver
+TRIALS = 30
+KILL_AFTER = 12  # finished trials: the rest (some running) are left to the resumed driver
 SWEEP = ["--trials", str(TRIALS), "--concurrency", "10", "--iterations", "4", "--interval", "0.2"]
-STALL_AFTER = 40  # MLflow batches the killed driver writes before its store stops answering
+STALL_AFTER = 24  # MLflow batches the killed driver writes before its store stops answering
 
 
 def driver(root: Path, *args: str) -> list[str]:
@@ -47,7 +47,7 @@ def steps_in_mlflow(root: Path) -> dict[str, list[int]]:
 
 
 def test_every_result_reaches_mlflow_through_a_kill_while_writes_are_queued(tmp_path):
-    """The driver is killed once twenty trials have finished and MLflow writes are held
+    """The driver is killed once twelve trials have finished and MLflow writes are held
     (a store that stopped answering); the resumed sweep records every trial once, every
     iteration either driver handled once, the params of runs the kill left bare, and
     leaves no journal."""
