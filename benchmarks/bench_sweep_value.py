@@ -2,8 +2,10 @@
 
     python benchmarks/bench_sweep_value.py [--quick]
 
-For each env (motif, and CartPole, where the batch size matters at a small
-budget) and each sweep seed, four arms spend about the same env steps:
+For each env (motif, and CartPole: a Gymnasium task whose return after 4,000 env
+steps differs several-fold from one training seed to the next, which the default
+space's fragment length and batch size barely move) and each sweep seed, four arms
+spend about the same env steps:
 
 - ``tpe+asha``: ``sweep=default`` (TPE + ASHA, one seed per trial);
 - ``tpe+asha k=2``: the same with seed groups (``sweep.seeds_per_trial=2``),
@@ -13,7 +15,11 @@ budget) and each sweep seed, four arms spend about the same env steps:
   gets fewer);
 - ``defaults``: the composed config untouched (no search).
 
-Every sweep verifies its finalists and picks its champion its own way. Each
+Sweep seed ``s`` seeds the sampler (``sweep.seed=s``) and the training
+(``seed=10*s``): the search and verification seeds differ from one sweep seed to
+the next, so one lucky draw of a config on one verification seed cannot decide
+every sweep. Every sweep verifies its finalists and picks its champion its own
+way. Each
 champion, and the defaults, is then trained again on the same three fresh seeds
 no sweep used (``motif-tune train``) and its final checkpoint scored over the
 same greedy episodes (``motif-tune evaluate seed=0``). Per arm and env: the mean
@@ -64,7 +70,7 @@ FULL = {
     "eval_episodes": 50,
     "sweep_overrides": [
         "sweep.verify.top_k=1",
-        "sweep.verify.seeds=2",
+        "sweep.verify.seeds=3",  # as sweeps/default.yaml
         "sweep.objective.episodes=30",
     ],
 }
@@ -81,6 +87,9 @@ QUICK = {
         "sweep.objective.episodes=20",
     ],
 }
+# Sweep seed s trains on seeds SEED_STRIDE*s, SEED_STRIDE*s + 1, ... (search, then
+# verification): apart for every sweep seed, and below the re-train seeds.
+SEED_STRIDE = 10
 STEPS = "num_env_steps_sampled_lifetime"
 CPU_S = "cost/cpu_s"
 RETURN = "episode_return_mean"
@@ -177,6 +186,7 @@ def run_sweep(
         *ENVS[env],
         "sweep=default",
         f"sweep.seed={sweep_seed}",
+        f"seed={SEED_STRIDE * sweep_seed}",
         f"run_name={name}",
         f"sweep.budget.env_steps={budget}",
         f"sweep.num_samples={samples}",
@@ -420,7 +430,9 @@ def markdown(results: dict[str, Any]) -> str:
     overrides = " ".join(setup["sweep_overrides"])
     return "\n".join(
         [
-            f"Envs {', '.join(setup['envs'])}; sweep seeds {setup['sweep_seeds']}; "
+            f"Envs {', '.join(setup['envs'])}; sweep seeds {setup['sweep_seeds']} (sweep "
+            f"seed s: `sweep.seed=s seed={SEED_STRIDE}*s`, so each sweep searches and "
+            "verifies on training seeds of its own); "
             f"`sweep=default` at {setup['budget_env_steps']:,} env steps per trial and "
             f"seed, {setup['num_samples']} trials for `{TPE}` (half as many seed groups of "
             f"two for `{GROUPS}`; as many full trials as `{TPE}` spent for `{RANDOM}`), "
