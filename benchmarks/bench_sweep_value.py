@@ -19,10 +19,9 @@ Sweep seed ``s`` seeds the sampler (``sweep.seed=s``) and the training
 (``seed=10*s``): the search and verification seeds differ from one sweep seed to
 the next, so one lucky draw of a config on one verification seed cannot decide
 every sweep. Every sweep verifies its finalists and picks its champion its own
-way. Each
-champion, and the defaults, is then trained again on the same three fresh seeds
-no sweep used (``motif-tune train``) and its final checkpoint scored over the
-same greedy episodes (``motif-tune evaluate seed=0``). Per arm and env: the mean
+way. Each champion, and the defaults, is then trained again on the same three
+fresh seeds no sweep used (``motif-tune train``) and its final checkpoint scored
+over the same greedy episodes (``motif-tune evaluate seed=0``). Per arm and env: the mean
 of those scores and a 95% t-interval over the sweep seeds' means, how often the
 champion beats the defaults, how often the search winner survived
 verification, and the compute at which the arm's search first held a

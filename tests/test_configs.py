@@ -101,9 +101,9 @@ def test_a_default_run_name_never_takes_the_second_another_process_named_a_run_w
 
     from motif_tune.config import run_stamp
 
-    monkeypatch.setattr(run_stamp.tempfile, "gettempdir", lambda: str(tmp_path))
+    record = tmp_path / "claims"
+    monkeypatch.setattr(run_stamp, "claims_file", lambda: record)
     ahead = int(time.time()) + 5  # another process's claim, a little in the future
-    record = tmp_path / f"motif-tune-run-stamp-{run_stamp.getpass.getuser()}"
     record.write_text(f"{ahead} {os.getpid() + 1}")
     taken = time.strftime(run_stamp.STAMP_FORMAT, time.localtime(ahead))
     after = time.strftime(run_stamp.STAMP_FORMAT, time.localtime(ahead + 1))

@@ -40,7 +40,7 @@ def _claim_second() -> int:
     runs in the same second: one after the other, they never run at once)."""
     from filelock import FileLock
 
-    record = Path(tempfile.gettempdir()) / f"motif-tune-run-stamp-{getpass.getuser()}"
+    record = claims_file()
     with FileLock(f"{record}.lock"):
         try:
             last, holder = (int(part) for part in record.read_text().split())
@@ -49,3 +49,8 @@ def _claim_second() -> int:
         second = max(int(time.time()), last + (holder != os.getpid()))
         record.write_text(f"{second} {os.getpid()}")
     return second
+
+
+def claims_file() -> Path:
+    """Where this machine's latest claim is kept (one file per user)."""
+    return Path(tempfile.gettempdir()) / f"motif-tune-run-stamp-{getpass.getuser()}"

@@ -19,7 +19,7 @@ from motif_tune.compat.ray import (
 )
 from motif_tune.config import Settings
 from motif_tune.errors import ConfigError
-from motif_tune.runtime.logs import add_file_handler, route_ray_logs, runtime_env
+from motif_tune.runtime.logs import route_ray_logs, runtime_env
 from motif_tune.runtime.project_code import code_runtime_env
 from motif_tune.stores import probe
 
@@ -56,14 +56,15 @@ def start_ray(settings: Settings) -> tuple[dict[str, float], dict[str, float]]:
     if ray.is_initialized():
         return _resources()
     address = ray_address(settings)
-    log_file = settings.log_file
-    add_file_handler(log_file, settings.logging.level, settings.logging.format)
     kwargs: dict = {
         "include_dashboard": False,
         "log_to_driver": True,
         "configure_logging": False,
         "runtime_env": runtime_env(
-            settings.logging.level, settings.logging.format, log_file, settings.logging.console
+            settings.logging.level,
+            settings.logging.format,
+            settings.log_file,
+            settings.logging.console,
         )
         | code_runtime_env(settings),
     }
