@@ -232,23 +232,11 @@ def _fingerprint(folder: Path) -> dict[str, tuple[int, int]]:
     }
 
 
-def kill_when(
-    command: list[str],
-    ready,
-    what: str,
-    timeout_s: float = 300,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-) -> None:
-    """Start ``command`` (in ``cwd``, with ``env``) in a process group of its own and
-    SIGKILL the group (the driver and its local Ray) as soon as ``ready()``."""
+def kill_when(command: list[str], ready, what: str, timeout_s: float = 300) -> None:
+    """Start ``command`` in a process group of its own and SIGKILL the group (the driver
+    and its local Ray) as soon as ``ready()``."""
     driver = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        env=env,
-        cwd=cwd,
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     deadline = time.time() + timeout_s
     try:

@@ -167,11 +167,10 @@ def test_training_from_a_sweep_whose_champion_changed_its_values_is_refused():
 
 PBT_RUN = "pbt_shared"
 # Two members that run at once: at every comparison the weaker copies the stronger.
-# The module's tests read it after a kill and a resume (the fixture below).
 PBT_SWEEP = (
     "sweep=pbt",
     "sweep.num_samples=2",
-    "sweep.budget.env_steps=3072",  # six intervals: room to train after an exploit
+    "sweep.budget.env_steps=2048",
     "sweep.scheduler.perturbation_interval=512",
     "algo.training.train_batch_size_per_learner=256",
     "algo.training.minibatch_size=64",
@@ -208,26 +207,14 @@ class PbtSweep:
 
 @pytest.fixture(scope="module")
 def pbt_sweep(tmp_path_factory) -> PbtSweep:
-    """The PBT sweep, its driver SIGKILLed once a member has copied another while both
-    still train, then finished by ``resume``: what the tests read is a population that
-    went through a kill."""
     root = tmp_path_factory.mktemp("pbt")
     runs = root / "runs"
-    env = clean_environ() | {"MOTIF_TUNE_HOME": str(runs)}
-    experiment = runs / "ray_results" / PBT_RUN
-    kill_when(
-        cli("sweep", *PBT_SWEEP),
-        lambda: (experiment / "pbt_global.txt").exists(),
-        "no member copied another",
-        env=env,
-        cwd=root,
-    )
     proc = subprocess.run(
-        cli("resume", f"run_name={PBT_RUN}"),
+        cli("sweep", *PBT_SWEEP),
         capture_output=True,
         text=True,
         timeout=900,
-        env=env,
+        env=clean_environ() | {"MOTIF_TUNE_HOME": str(runs)},
         cwd=root,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
@@ -237,15 +224,8 @@ def pbt_sweep(tmp_path_factory) -> PbtSweep:
 
 
 def _by_tag(results: dict[str, list[dict]]) -> dict[str, str]:
-    """Ray's experiment tag of each trial -> its trial id. A tag is the trial's index
-    ('0', '1'), with '@perturbed[...]' added once Ray has perturbed it (a member that
-    copies twice is logged with it)."""
-
-    class Tags(dict):
-        def __missing__(self, tag: str) -> str:
-            return self[tag.split("@", 1)[0]]
-
-    return Tags({str(int(t.rsplit("_", 1)[1])): t for t in results})
+    """Ray's experiment tag of each trial ('0', '1': its index) -> its trial id."""
+    return {str(int(t.rsplit("_", 1)[1])): t for t in results}
 
 
 def _trial_runs(sweep: PbtSweep) -> dict[str, Any]:
@@ -366,16 +346,32 @@ def test_the_champion_schedule_and_lineage_reach_mlflow_and_the_summary(pbt_swee
 
 
 @pytest.mark.slow
-def test_a_pbt_sweep_killed_after_an_exploit_resumes_with_its_population_intact(pbt_sweep):
-    """After the kill and `resume`: two members, one run each, every exploit recorded
-    once, each run's steps once, and the study's two trials COMPLETE."""
-    trials = runs_by_role(pbt_sweep.runs, "trial")
+def test_a_pbt_sweep_killed_after_an_exploit_resumes_with_its_population_intact(isolated_runs):
+    """The driver is SIGKILLed once a member has copied another while both still train;
+    `resume` finishes the sweep: two members, one run each, every exploit recorded once,
+    each run's steps once, and the study's two trials COMPLETE."""
+    experiment = isolated_runs / "ray_results" / "pbt_killed"
+    killed = [a for a in PBT_SWEEP if not a.startswith("run_name=")] + [
+        "run_name=pbt_killed",
+        "sweep.budget.env_steps=3072",  # six intervals of 512: room to train after an exploit
+        "sweep.verify.top_k=0",
+    ]
+    kill_when(
+        cli("sweep", *killed),
+        lambda: (experiment / "pbt_global.txt").exists(),
+        "no member copied another",
+    )
+    resumed = subprocess.run(
+        cli("resume", "run_name=pbt_killed"), capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
+    trials = runs_by_role(isolated_runs, "trial")
     ids = [t.data.tags["motif_tune.trial_id"] for t in trials]
     assert len(ids) == len(set(ids)) == 2
     assert all(t.info.status == "FINISHED" for t in trials)
     from motif_tune.tracking.client import open_store
 
-    client = open_store(f"sqlite:///{pbt_sweep.runs}/mlflow.db")
+    client = open_store(f"sqlite:///{isolated_runs}/mlflow.db")
     for trial in trials:
         events = json.loads(trial.data.tags.get("motif_tune.lineage", "[]"))
         keys = [(e["source"], e["step"]) for e in events]
@@ -383,7 +379,9 @@ def test_a_pbt_sweep_killed_after_an_exploit_resumes_with_its_population_intact(
         steps = [m.step for m in client.get_metric_history(trial.info.run_id, "time_this_iter_s")]
         assert len(steps) == len(set(steps))
     assert any(json.loads(t.data.tags.get("motif_tune.lineage", "[]")) for t in trials)
-    study = optuna.load_study(study_name=PBT_RUN, storage=f"sqlite:///{pbt_sweep.runs}/optuna.db")
+    study = optuna.load_study(
+        study_name="pbt_killed", storage=f"sqlite:///{isolated_runs}/optuna.db"
+    )
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
     assert sorted(t.user_attrs["tune_trial_id"] for t in study.trials) == sorted(ids)
 
