@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 UI_PORT ?= 5000
 DASHBOARD_PORT ?= 8080
+TEST_WORKERS ?= 2
 STUDY_STORE ?=
 
 .PHONY: install sweep test test-fast ui dashboard lint bench clean
@@ -22,11 +23,11 @@ install: $(STAMP) ## a .venv with the package and its dev extra
 sweep: $(STAMP) ## run the default sweep (ARGS="sweep=smoke algo=appo …")
 	$(BIN)/motif-tune sweep $(ARGS)
 
-test: $(STAMP) ## the whole test suite (unit + end-to-end)
-	$(BIN)/python -m pytest $(ARGS)
+test: $(STAMP) ## the whole test suite (unit + end-to-end), on TEST_WORKERS processes
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(ARGS)
 
 test-fast: $(STAMP) ## unit tests only
-	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow" $(ARGS)
 
 ui: $(STAMP) ## MLflow UI over the sweeps' store (MOTIF_TUNE_HOME, MLFLOW_TRACKING_URI), on 127.0.0.1
 	$(BIN)/motif-tune ui ui.port=$(UI_PORT) $(ARGS)

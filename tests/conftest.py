@@ -3,6 +3,7 @@ real sweep that many end-to-end tests read; an empty MLflow store to start from.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -32,6 +33,14 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MPLCONFIGDIR", str(Path(tempfile.gettempdir()) / "motif_tune_tests_mpl"))
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The modules that run real sweeps first: ``make test`` gives each worker a whole
+    module at a time (``--dist loadfile``: a module-scoped sweep runs once), in this
+    order, so that the longest work does not start last."""
+    slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module.__name__ not in slow_modules)
 
 
 def cli(*args: str) -> list[str]:
@@ -199,13 +208,29 @@ def relocate_store(store: Path, old: Path, new: Path) -> None:
 def shared_sweep(tmp_path_factory) -> Iterator[SharedSweep]:
     """The smoke sweep with verification (``SHARED_SWEEP``), run once per session exactly
     as a user runs it: ``python -m motif_tune sweep …`` through a pipe, with only
-    MOTIF_TUNE_HOME set among the variables motif-tune reads. At the end of the session
-    its folder must hold what the sweep left, unchanged by the tests that read it."""
-    root = tmp_path_factory.mktemp("shared_sweep")
+    MOTIF_TUNE_HOME set among the variables motif-tune reads. Under ``pytest -n`` the
+    first worker that needs it runs it and the others read the same folder. At the end
+    of the session its folder must hold what the sweep left, unchanged by the tests that
+    read it."""
+    from filelock import FileLock
+
+    # One folder for every worker of this session (the base folder of a lone session).
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared_sweep"
+    with FileLock(f"{root}.lock"):
+        proc = _recorded(root / "proc.json") or _run_shared_sweep(root)
+    runs = root / "runs"
+    left = _fingerprint(runs)
+    yield SharedSweep(root=root, runs=runs, proc=proc)
+    changed = sorted(set(left.items()) ^ set(_fingerprint(runs).items()))
+    assert not changed, f"tests wrote into the shared sweep's folder: {changed[:10]}"
+
+
+def _run_shared_sweep(root: Path) -> subprocess.CompletedProcess:
     # The sweep runs in a folder of its own, not the parent of runs/ (where it would
     # name `make ui` rather than the `mlflow ui` command for its store).
     runs, cwd = root / "runs", root / "cwd"
-    cwd.mkdir()
+    cwd.mkdir(parents=True)
     env = clean_environ() | {"MOTIF_TUNE_HOME": str(runs)}
     proc = subprocess.run(
         cli("sweep", *SHARED_SWEEP),
@@ -216,10 +241,18 @@ def shared_sweep(tmp_path_factory) -> Iterator[SharedSweep]:
         cwd=cwd,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    left = _fingerprint(runs)
-    yield SharedSweep(root=root, runs=runs, proc=proc)
-    changed = sorted(set(left.items()) ^ set(_fingerprint(runs).items()))
-    assert not changed, f"tests wrote into the shared sweep's folder: {changed[:10]}"
+    (root / "proc.json").write_text(
+        json.dumps({"args": proc.args, "stdout": proc.stdout, "stderr": proc.stderr})
+    )
+    return proc
+
+
+def _recorded(path: Path) -> subprocess.CompletedProcess | None:
+    """The shared sweep another worker ran, as it finished (None: not run yet)."""
+    if not path.is_file():
+        return None
+    done = json.loads(path.read_text())
+    return subprocess.CompletedProcess(done["args"], 0, done["stdout"], done["stderr"])
 
 
 def _fingerprint(folder: Path) -> dict[str, tuple[int, int]]:
