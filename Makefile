@@ -8,6 +8,8 @@ ARGS   ?=
 UI_PORT ?= 5000
 DASHBOARD_PORT ?= 8080
 TEST_WORKERS ?= 2
+# a whole test module per worker, in the order tests/conftest.py gives them
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 STUDY_STORE ?=
 
 .PHONY: install sweep test test-fast ui dashboard lint bench clean
@@ -24,10 +26,10 @@ sweep: $(STAMP) ## run the default sweep (ARGS="sweep=smoke algo=appo …")
 	$(BIN)/motif-tune sweep $(ARGS)
 
 test: $(STAMP) ## the whole test suite (unit + end-to-end), on TEST_WORKERS processes
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(ARGS)
+	$(PYTEST) $(ARGS)
 
 test-fast: $(STAMP) ## unit tests only
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow" $(ARGS)
+	$(PYTEST) -m "not slow" $(ARGS)
 
 ui: $(STAMP) ## MLflow UI over the sweeps' store (MOTIF_TUNE_HOME, MLFLOW_TRACKING_URI), on 127.0.0.1
 	$(BIN)/motif-tune ui ui.port=$(UI_PORT) $(ARGS)
