@@ -73,8 +73,14 @@ def test_a_server_down_longer_than_mlflows_retries_loses_no_step(isolated_runs, 
             assert time.time() < deadline, "no trial reported in time"
             time.sleep(0.5)
         server.stop()
-        before = sum(_results(experiment).values())
-        time.sleep(DOWN_S)
+        before, down_since = sum(_results(experiment).values()), time.time()
+        # Down for DOWN_S at least, and until a trial has reported meanwhile (on a busy
+        # machine, such as two test workers on two cores, an iteration can take longer).
+        while time.time() < down_since + DOWN_S or (
+            sum(_results(experiment).values()) == before and sweep.poll() is None
+        ):
+            assert time.time() < down_since + 120, "no trial reported while the server was down"
+            time.sleep(0.5)
         trained_meanwhile = sum(_results(experiment).values()) - before
         server.start()
         out, err = sweep.communicate(timeout=600)
