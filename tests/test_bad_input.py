@@ -40,6 +40,17 @@ CASES = [
         ],
         "exceeds sweep.space.train_batch_size high",
     ),
+    (
+        ["sweep.space.train_batch_size.low=64"],
+        "sweep.space.algo.training.minibatch_size (up to 128) exceeds sweep.space.train_batch_size",
+    ),
+    (
+        [
+            "+sweep.space.algo.training.lr="
+            "{type: float, low: 0.001, high: 0.01, only_for_algos: [PP0]}"
+        ],
+        "only_for_algos': unknown algorithm 'PP0'; valid: PPO, APPO",
+    ),
     (["run_name=a/b"], "run_name"),
     (
         ["scaling.env_runners.num_env_runners=-1"],

@@ -80,10 +80,12 @@ def test_an_env_step_budget_needs_no_notice():
 def test_the_baseline_is_the_composed_configs_own_values():
     settings = settings_for(["sweep=default"])
     values = baseline_values(settings)
-    assert values == {"rollout_fragment_length": 256, "train_batch_size": 1024}
+    ppo = {"algo.training.minibatch_size": 128, "algo.training.num_epochs": 6}
+    assert values == {"rollout_fragment_length": 256, "train_batch_size": 1024, **ppo}
     assert SearchSpace(settings).resolve(values) == values
     wider = settings_for(["sweep=default", "algo.training.train_batch_size_per_learner=512"])
-    assert baseline_values(wider) == {"rollout_fragment_length": 128, "train_batch_size": 512}
+    expected = {"rollout_fragment_length": 128, "train_batch_size": 512, **ppo}
+    assert baseline_values(wider) == expected
 
 
 def test_evaluations_happen_first_at_every_rung_and_at_the_end():

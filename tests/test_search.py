@@ -11,7 +11,7 @@ from motif_tune.rllib.builder import build_algorithm_config
 from motif_tune.rllib.checks import batch_is_consistent
 from motif_tune.runtime.ray_session import local_cpus
 from motif_tune.runtime.resources import fits, local_cluster, needs_of
-from motif_tune.search.params import searched_values, trial_settings
+from motif_tune.search.params import MINIBATCH_SIZE, searched_values, trial_settings
 from motif_tune.search.space import SearchSpace, snap_batch
 from tests.conftest import settings_for
 
@@ -57,25 +57,26 @@ SHIPPED = [
 def test_every_sampled_trial_passes_rllib_validation_and_fits(sweep, scaling):
     """Thousands of trials from each shipped sweep: RLlib validates each, each fits the cluster.
 
-    What RLlib validates here is a trial's fragment, envs per runner and batch; each
+    What RLlib validates here is a trial's fragment, envs per runner, batch and minibatch;
     distinct combination among the samples (56 to about 1,200 of the 2,000) is
-    validated once."""
+    validated once (the minibatch size too, where a sweep searches it)."""
     settings = settings_for([f"sweep={sweep}", f"scaling={scaling}"])
     space = SearchSpace(settings)
     base = build_algorithm_config(settings)
     cluster = local_cluster(settings, local_cpus(settings))
     samples = _sample(space, 2000)
-    validated: set[tuple[int, int, int]] = set()
+    validated: set[tuple[int, int, int, int]] = set()
     for values in samples:
         fragment, batch = values["rollout_fragment_length"], values["train_batch_size"]
         envs = values.get("num_envs_per_env_runner", base.num_envs_per_env_runner)
-        if (fragment, envs, batch) in validated:
+        minibatch = values.get(MINIBATCH_SIZE, base.minibatch_size)
+        if (fragment, envs, batch, minibatch) in validated:
             continue
         config = base.copy(copy_frozen=False)
         config.env_runners(rollout_fragment_length=fragment, num_envs_per_env_runner=envs)
-        config.training(train_batch_size_per_learner=batch)
-        config.validate()  # RLlib's own checks, the batch rule among them
-        validated.add((fragment, envs, batch))
+        config.training(train_batch_size_per_learner=batch, minibatch_size=minibatch)
+        config.validate()  # RLlib's own checks, the batch and minibatch rules among them
+        validated.add((fragment, envs, batch, minibatch))
     # The full path a trial takes (settings -> AlgorithmConfig -> resources), on a subset.
     unique = {tuple(sorted(v.items())) for v in samples}
     for key in sorted(unique)[:: max(len(unique) // 40, 1)]:
@@ -103,6 +104,38 @@ def test_a_sweep_that_cannot_be_scheduled_is_refused():
     gpu_box = settings_for(["sweep=default", "scaling=local_gpu"])
     with pytest.raises(ConfigError, match="This cluster has no GPU"):
         fit_to_cluster(plan_sweep(gpu_box), {"CPU": 2.0, "GPU": 0.0})
+
+
+def test_the_default_sweep_searches_minibatch_and_epochs_for_ppo_only():
+    """PPO's minibatch size and epochs set its gradient steps per env step; APPO rejects a
+    minibatch that is not a multiple of the (searched) fragment, so it keeps its own."""
+    epochs = "algo.training.num_epochs"
+    assert {MINIBATCH_SIZE, epochs} <= set(settings_for(["sweep=default"]).sweep.space)
+    appo = settings_for(["sweep=default", "algo=appo"]).sweep.space
+    assert set(appo) == {"rollout_fragment_length", "train_batch_size"}
+    for values in _sample(SearchSpace(settings_for(["sweep=default"])), 200):
+        assert values[MINIBATCH_SIZE] in (32, 64, 128) and 2 <= values[epochs] <= 10
+        assert values[MINIBATCH_SIZE] <= values["train_batch_size"]
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (
+            ["sweep.space.train_batch_size.low=64"],
+            r"sweep.space.algo.training.minibatch_size \(up to 128\) exceeds "
+            r"sweep.space.train_batch_size low \(64\)",
+        ),
+        (
+            ["sweep=smoke", "algo.training.minibatch_size=512"],
+            r"^algo.training.minibatch_size \(up to 512\) exceeds "
+            r"sweep.space.train_batch_size low \(128\)",
+        ),
+    ],
+)
+def test_a_minibatch_larger_than_a_batch_is_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        SearchSpace(settings_for(overrides))
 
 
 def test_same_seed_same_trials():

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from motif_tune.config.keys import unknown_setting
 from motif_tune.config.run_stamp import run_stamp
-from motif_tune.config.schema import Settings
+from motif_tune.config.schema import ParamSpec, Settings
 from motif_tune.errors import ConfigError
 
 
@@ -84,10 +84,17 @@ def _validated(data: dict[str, Any]) -> Settings:
 
 
 def _without_inactive_dimensions(settings: Settings) -> Settings:
-    """Drop ``only_with_gpus`` dimensions when the scaling profile gives runners no GPU."""
-    if settings.scaling.runners_get_gpus:
-        return settings
-    space = {k: v for k, v in settings.sweep.space.items() if not v.only_with_gpus}
+    """Drop the dimensions this composition does not search: ``only_with_gpus`` ones when
+    the scaling profile gives runners no GPU, ``only_for_algos`` ones for other algorithms."""
+    gpus = settings.scaling.runners_get_gpus
+    algo = settings.algo.name.upper()
+
+    def active(spec: ParamSpec) -> bool:
+        if spec.only_with_gpus and not gpus:
+            return False
+        return spec.only_for_algos is None or algo in {a.upper() for a in spec.only_for_algos}
+
+    space = {k: v for k, v in settings.sweep.space.items() if active(v)}
     if len(space) == len(settings.sweep.space):
         return settings
     return settings.model_copy(update={"sweep": settings.sweep.model_copy(update={"space": space})})

@@ -184,6 +184,10 @@ class TrackingSettings(_Model):
     outage_wait_s: float = Field(default=120.0, ge=0)
 
 
+# Algorithms whose new-stack default RLModule trains on this project's envs (algo.name).
+SUPPORTED_ALGORITHMS = ("PPO", "APPO", "IMPALA", "DQN", "SAC")
+
+
 class ParamSpec(_Model):
     """One searched dimension: a range (int/float, optionally log) or choices."""
 
@@ -196,8 +200,21 @@ class ParamSpec(_Model):
     path: str | None = None
     # Search this dimension only when the scaling profile gives env runners GPUs.
     only_with_gpus: bool = False
+    # Search this dimension only for these algorithms (algo.name, e.g. [PPO]); null: all.
+    only_for_algos: list[str] | None = None
     # Population-based training (scheduler pbt/pb2) changes this value as trials train.
     mutable: bool = False
+
+    @field_validator("only_for_algos")
+    @classmethod
+    def _known_algos(cls, names: list[str] | None) -> list[str] | None:
+        unknown = [n for n in names or [] if n.upper() not in SUPPORTED_ALGORITHMS]
+        if unknown:
+            raise ValueError(
+                f"unknown algorithm {', '.join(map(repr, unknown))}; valid: "
+                f"{', '.join(SUPPORTED_ALGORITHMS)}"
+            )
+        return names
 
     @model_validator(mode="after")
     def _check_shape(self) -> ParamSpec:

@@ -17,15 +17,13 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 
 from motif_tune.config import Settings
+from motif_tune.config.schema import SUPPORTED_ALGORITHMS
 from motif_tune.envs.registry import checked_env, env_callbacks, register_with_ray
 from motif_tune.errors import ConfigError
 
 if TYPE_CHECKING:
     from ray.rllib.algorithms.algorithm import Algorithm
     from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
-
-# Algorithms whose new-stack default RLModule trains on this project's envs.
-SUPPORTED_ALGORITHMS = ("PPO", "APPO", "IMPALA", "DQN", "SAC")
 
 
 def algorithm_class(name: str) -> type[Algorithm]:

@@ -26,6 +26,8 @@ TRAIN_BATCH_SIZE = "train_batch_size"
 WORKERS_PER_GPU = "workers_per_gpu"
 NUM_ENVS_PER_ENV_RUNNER = "num_envs_per_env_runner"
 NUM_ENV_RUNNERS = "num_env_runners"
+# A config path searched as it is (no alias), which the space checks against the batch.
+MINIBATCH_SIZE = "algo.training.minibatch_size"
 # The config paths of the names with a meaning of their own (``config_value``
 # transforms workers per GPU on its way into the config).
 PARAM_ALIASES = {

@@ -15,10 +15,12 @@ from typing import Any
 from motif_tune.config import ParamSpec, Settings
 from motif_tune.errors import ConfigError
 from motif_tune.search.params import (
+    MINIBATCH_SIZE,
     NUM_ENV_RUNNERS,
     NUM_ENVS_PER_ENV_RUNNER,
     ROLLOUT_FRAGMENT_LENGTH,
     TRAIN_BATCH_SIZE,
+    param_path,
 )
 
 
@@ -32,6 +34,7 @@ class SearchSpace:
         self.fixed_runners = scaling.num_env_runners
         self.fixed_fragment = scaling.rollout_fragment_length
         self.fixed_batch = settings.algo.train_batch_size
+        self.fixed_minibatch = settings.algo.training.get("minibatch_size")
         check_space(self)
 
     def __call__(self, trial: Any) -> dict[str, Any]:
@@ -46,7 +49,8 @@ class SearchSpace:
             values[ROLLOUT_FRAGMENT_LENGTH] = fragment
         if batch is not None:
             values[TRAIN_BATCH_SIZE] = batch
-        return values
+        order = [*self.specs, *values]  # the sweep file's order, for tables and progress lines
+        return {name: values[name] for name in dict.fromkeys(order) if name in values}
 
     def resolve(self, values: dict[str, Any]) -> dict[str, Any] | None:
         """What a trial proposed with ``values`` runs with (batch snapped to whole
@@ -121,19 +125,11 @@ def check_space(space: SearchSpace) -> None:
                 f"sweep.space.{name} must be an int range with low >= 1 "
                 "(e.g. {type: int, low: 16, high: 256, log: true})."
             )
+    _check_minibatch(space)
     if fragment is None or batch is None:
         return
-
-    def largest(name: str, fixed: int) -> int:
-        spec = space.specs.get(name)
-        if spec is None:
-            return fixed
-        if spec.type == "categorical":
-            return max(int(c) for c in spec.choices or [fixed])
-        return int(spec.high)
-
-    envs = largest(NUM_ENVS_PER_ENV_RUNNER, space.fixed_envs)
-    most_parallel = envs * max(largest(NUM_ENV_RUNNERS, space.fixed_runners), 1)
+    envs = _extreme(space, NUM_ENVS_PER_ENV_RUNNER, space.fixed_envs, max)
+    most_parallel = envs * max(_extreme(space, NUM_ENV_RUNNERS, space.fixed_runners, max), 1)
     if fragment.low * most_parallel > batch.high:
         raise ConfigError(
             f"sweep.space.rollout_fragment_length low ({int(fragment.low)}) x envs x runners "
@@ -141,3 +137,34 @@ def check_space(space: SearchSpace) -> None:
             "no trial can fill a batch with whole fragments; lower the fragment range or raise "
             "the batch range."
         )
+
+
+def _check_minibatch(space: SearchSpace) -> None:
+    """RLlib splits each train batch into minibatches: none may be larger than a batch."""
+    if MINIBATCH_SIZE not in space.specs and TRAIN_BATCH_SIZE not in space.specs:
+        return
+    if space.fixed_minibatch is None and MINIBATCH_SIZE not in space.specs:
+        return
+    largest = _extreme(space, MINIBATCH_SIZE, space.fixed_minibatch, max)
+    smallest = _extreme(space, TRAIN_BATCH_SIZE, space.fixed_batch, min)
+    if largest > smallest:
+        searched = MINIBATCH_SIZE in space.specs
+        minibatch = f"sweep.space.{MINIBATCH_SIZE}" if searched else MINIBATCH_SIZE
+        batch = param_path(TRAIN_BATCH_SIZE)
+        if TRAIN_BATCH_SIZE in space.specs:
+            batch = f"sweep.space.{TRAIN_BATCH_SIZE} low"
+        raise ConfigError(
+            f"{minibatch} (up to {largest}) exceeds {batch} ({smallest}): RLlib splits each "
+            "train batch into minibatches, so every minibatch must fit in the smallest batch; "
+            "lower the minibatch size or raise the batch."
+        )
+
+
+def _extreme(space: SearchSpace, name: str, fixed: Any, pick: Any) -> int:
+    """The largest (``pick=max``) or smallest (``min``) value ``name`` takes in the space."""
+    spec = space.specs.get(name)
+    if spec is None:
+        return int(fixed)
+    if spec.type == "categorical":
+        return int(pick(int(c) for c in spec.choices or [fixed]))
+    return int(spec.high if pick is max else spec.low)
