@@ -2,9 +2,10 @@
 
     python benchmarks/bench_pbt.py [--quick]
 
-For each sweep seed, two TPE + ASHA sweeps run first: ``sweep=default`` (fragment
-length and batch size) and the same over the ``pbt`` sweep's space (lr and
-entropy coefficient, each fixed for a trial's life). ``sweep=pbt`` then gets a
+For each sweep seed, two TPE + ASHA sweeps run first: ``sweep=default`` over
+fragment length and batch size alone (``BATCH_SPACE``) and the same over the
+``pbt`` sweep's space (lr and entropy coefficient, each fixed for a trial's
+life). ``sweep=pbt`` then gets a
 population as large as the env steps the two searches spent on average allow at
 the same per-trial budget (ASHA stops trials early, so the population is smaller
 than a search's trial count). Every sweep verifies its best finalist and the
@@ -38,6 +39,14 @@ ARMS = (TPE, TPE_SAME, PBT)
 # TPE + ASHA over what PBT mutates (the default sweep searches the batch instead): the
 # default sweep with the pbt sweep's space, not mutable, in a project folder of its own.
 SAME_SPACE = "pbt_space"
+# The TPE + ASHA arm searches what the default sweep's space held when PBT was compared
+# with it: fragment length and batch size (the default space now also has PPO's
+# minibatch size and epochs).
+BATCH_SPACE = [
+    "~sweep.space",
+    "+sweep.space={rollout_fragment_length: {type: int, low: 16, high: 256, log: true}, "
+    "train_batch_size: {type: int, low: 256, high: 2048, log: true}}",
+]
 FULL = {
     "sweep_seeds": [0, 1],
     "budget_env_steps": 4000,
@@ -114,6 +123,8 @@ def run_arm(
         f"sweep.num_samples={samples}",
         *extra,
     ]
+    if arm == TPE:
+        overrides += BATCH_SPACE
     if arm == PBT:
         overrides.append("sweep.scheduler.perturbation_interval=null")  # a fifth of the budget
     start = time.perf_counter()

@@ -3,9 +3,9 @@
     python benchmarks/bench_sweep_value.py [--quick]
 
 For each env (motif, and CartPole: a Gymnasium task whose return after 4,000 env
-steps differs several-fold from one training seed to the next, which the default
-space's fragment length and batch size barely move) and each sweep seed, four arms
-spend about the same env steps:
+steps differs several-fold from one training seed to the next, while the default
+space's minibatch size and epochs, the gradient steps each env step buys, move it
+too) and each sweep seed, four arms spend about the same env steps:
 
 - ``tpe+asha``: ``sweep=default`` (TPE + ASHA, one seed per trial);
 - ``tpe+asha k=2``: the same with seed groups (``sweep.seeds_per_trial=2``),
