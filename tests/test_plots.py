@@ -36,7 +36,10 @@ ACCURACY = "env_runners/match_accuracy"
 
 
 def toy_study(
-    n_trials: int = 12, params: tuple[str, ...] = ("a", "b"), fail: bool = False
+    n_trials: int = 12,
+    params: tuple[str, ...] = ("a", "b"),
+    fail: bool = False,
+    flat: bool = False,
 ) -> optuna.Study:
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
 
@@ -44,6 +47,8 @@ def toy_study(
         values = [trial.suggest_int(name, 1, 64, log=True) for name in params]
         if fail:
             raise ValueError("diverged")
+        if flat:  # a task no trial learned at this budget (every score -500, say)
+            return -500.0
         return -sum((value - 20) ** 2 for value in values)
 
     study.optimize(objective, n_trials=n_trials, catch=(ValueError,))
@@ -77,16 +82,17 @@ def test_study_plots_leaves_no_figure_open_and_no_style_behind(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("n_trials", "params"),
-    [(1, ("a", "b")), (3, ("a", "b")), (12, ("a",))],
-    ids=["one-trial", "three-trials", "one-param"],
+    ("n_trials", "params", "flat"),
+    [(1, ("a", "b"), False), (3, ("a", "b"), False), (12, ("a",), False), (12, ("a", "b"), True)],
+    ids=["one-trial", "three-trials", "one-param", "every-score-equal"],
 )
-def test_importances_are_skipped_when_they_mean_nothing(tmp_path, n_trials, params):
-    paths = study_plots(toy_study(n_trials, params), tmp_path, METRIC)
+def test_importances_are_skipped_when_they_mean_nothing(tmp_path, caplog, n_trials, params, flat):
+    paths = study_plots(toy_study(n_trials, params, flat=flat), tmp_path, METRIC)
     names = ["study.html", "optimization_history.png", "parallel_coordinate.png"]
     assert [p.name for p in paths] == names
     assert_pngs([p for p in paths if p.suffix == ".png"])
     assert not (tmp_path / "param_importances.png").exists()
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]  # a skip is no fault
 
 
 @pytest.mark.parametrize(

@@ -230,6 +230,8 @@ def _skip_reason(study: optuna.Study, plot: str) -> str | None:
             return f"fewer than {_MIN_TRIALS_FOR_IMPORTANCES} completed trials"
         if len(names) < 2:
             return "fewer than two searched parameters"
+        if len({trial.value for trial in completed}) == 1:
+            return "every completed trial scored the same"  # importances are undefined
     if plot == "parallel_coordinate" and not names:
         return "no searched parameter"
     return None
