@@ -5,16 +5,15 @@
 For each sweep seed, two TPE + ASHA sweeps run first: ``sweep=default`` over
 fragment length and batch size alone (``BATCH_SPACE``) and the same over the
 ``pbt`` sweep's space (lr and entropy coefficient, each fixed for a trial's
-life). ``sweep=pbt`` then gets a
-population as large as the env steps the two searches spent on average allow at
-the same per-trial budget (ASHA stops trials early, so the population is smaller
-than a search's trial count). Every sweep verifies its best finalist and the
-baseline on the same fresh seeds (the verification seeds follow ``seed``, which
-all keep) over the same fixed evaluation episodes (``sweep.objective``, as in
-the sweep-value benchmark), PBT replaying its champion's schedule. Per arm: each
-sweep's verified champion mean and spread over the seeds, the mean over sweep
-seeds with a 95% t-interval, the search's env steps and CPU seconds, and the
-sweep's wall time.
+life). ``sweep=pbt`` then gets a population as large as the env steps the two
+searches spent on average allow at the same per-trial budget (ASHA stops trials
+early, so the population is smaller than a search's trial count). Every sweep
+verifies its best finalist and the baseline on the same fresh seeds (the
+verification seeds follow ``seed``, which all keep) over the same fixed
+evaluation episodes (``sweep.objective``, as in the sweep-value benchmark), PBT
+replaying its champion's schedule. Per arm: each sweep's verified champion mean
+and spread over the seeds, the mean over sweep seeds with a 95% t-interval, the
+search's env steps and CPU seconds, and the sweep's wall time.
 
 Everything runs in this one process through motif_tune's Python API, on one
 local Ray started first, under a temporary ``MOTIF_TUNE_HOME``.

@@ -141,14 +141,12 @@ def check_space(space: SearchSpace) -> None:
 
 def _check_minibatch(space: SearchSpace) -> None:
     """RLlib splits each train batch into minibatches: none may be larger than a batch."""
-    if MINIBATCH_SIZE not in space.specs and TRAIN_BATCH_SIZE not in space.specs:
-        return
-    if space.fixed_minibatch is None and MINIBATCH_SIZE not in space.specs:
-        return
+    searched = MINIBATCH_SIZE in space.specs
+    if not searched and (TRAIN_BATCH_SIZE not in space.specs or space.fixed_minibatch is None):
+        return  # nothing searched touches the rule: RLlib checks the composed config itself
     largest = _extreme(space, MINIBATCH_SIZE, space.fixed_minibatch, max)
     smallest = _extreme(space, TRAIN_BATCH_SIZE, space.fixed_batch, min)
     if largest > smallest:
-        searched = MINIBATCH_SIZE in space.specs
         minibatch = f"sweep.space.{MINIBATCH_SIZE}" if searched else MINIBATCH_SIZE
         batch = param_path(TRAIN_BATCH_SIZE)
         if TRAIN_BATCH_SIZE in space.specs:
