@@ -105,6 +105,17 @@ def isolated_runs(tmp_path, monkeypatch):
     return tmp_path / "runs"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _no_ray_left_behind() -> Iterator[None]:
+    """Ray started in this process by a module's tests (``start_ray``, a command run
+    in-process) is stopped with the module: a later module in the same worker starts its
+    own, with its own runtime_env (a project's code), instead of inheriting this one."""
+    yield
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
 # --------------------------------------------------------------------- an existing store
 
 

@@ -28,15 +28,6 @@ TINY = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _stop_ray_after_module():
-    yield
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-
-
 def _client():
     settings = settings_for(QUIET)
     client = mlflow_client(settings)
