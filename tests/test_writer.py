@@ -303,3 +303,34 @@ def test_the_run_of_a_trial_tune_lost_with_the_kill_is_removed_even_when_it_ende
     resumed.on_trial_start(0, [kept], kept)
     resumed.on_experiment_end([kept])  # the resumed sweep never heard of x9
     assert set(sweep.trial_runs()) == {"a1"}
+
+
+class AnswerLostOnce:
+    """A real store whose first ``create_run`` is taken but answered with a dropped
+    connection (the server went away before it replied)."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.tracking_uri = client.tracking_uri
+        self.lost = False
+
+    def create_run(self, *args, **kwargs):
+        run = self.client.create_run(*args, **kwargs)
+        if not self.lost:
+            self.lost = True
+            raise ConnectionError("Connection aborted: the server closed the connection")
+        return run
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+def test_a_create_whose_answer_was_lost_is_retried_without_a_second_run(existing_store):
+    real = open_store(f"sqlite:///{existing_store}/mlflow.db")
+    experiment = real.create_experiment("writes")
+    writer = RunWriter(AnswerLostOnce(real), background=False, label="lost")
+    ref = writer.create_run(experiment, "t01", {"motif_tune.trial_id": "a"}, {"p": "1"})
+    writer.close()
+    runs = real.search_runs([experiment])
+    assert [run.info.run_id for run in runs] == [ref.run_id]
+    assert runs[0].data.params == {"p": "1"} and writer.failed == 0

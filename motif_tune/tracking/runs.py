@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,9 @@ TAG_CHECKPOINT = "motif_tune.checkpoint"
 # how far its run's steps run ahead of its iterations after them.
 TAG_LINEAGE = "motif_tune.lineage"
 TAG_STEP_OFFSET = "motif_tune.step_offset"
+# Names one creation of a run, so that a retried create finds the run an earlier
+# attempt made (the store took the request; its answer was lost in an outage).
+TAG_CREATION = "motif_tune.creation"
 # MLflow's limits for one log_batch call.
 MAX_METRICS, MAX_PARAMS, MAX_TAGS, MAX_ENTITIES = 1000, 100, 100, 1000
 _PAGE = 1000
@@ -45,6 +49,29 @@ def start_run(
     if params:
         log_params(client, run.info.run_id, params)
     return run.info.run_id
+
+
+def start_run_once(
+    client: MlflowClient, experiment_id: str, name: str, tags: Mapping[str, str]
+) -> Callable[[], str]:
+    """A create that is safe to retry: each call after the first returns the run an
+    earlier call created, when the store holds one, instead of making a second."""
+    creation = uuid.uuid4().hex
+    tags = {**tags, TAG_CREATION: creation}
+    calls = 0
+
+    def create() -> str:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            found = client.search_runs(
+                [experiment_id], filter_string=f"tags.`{TAG_CREATION}` = '{creation}'"
+            )
+            if found:
+                return found[0].info.run_id
+        return start_run(client, experiment_id, name, tags)
+
+    return create
 
 
 def end_run(client: MlflowClient, run_id: str, status: str = "FINISHED") -> None:

@@ -37,7 +37,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from motif_tune.tracking.outage import GaveUp, Outage
-from motif_tune.tracking.runs import batches, start_run
+from motif_tune.tracking.runs import batches, start_run_once
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +267,7 @@ class RunWriter:
         on_created: Callable[[str], None] | None,
     ) -> None:
         try:
-            create = lambda: start_run(self.client, experiment_id, run_name, tags)  # noqa: E731
+            create = start_run_once(self.client, experiment_id, run_name, tags)
             ref.run_id = self.outage.until_written(create, self._held)
         except Exception as err:
             self._failed(1, f"creating run '{run_name}'", err)
