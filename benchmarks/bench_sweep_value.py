@@ -68,7 +68,7 @@ FULL = {
     # CartPole at 2,000 env steps: where the space's settings move the return more
     # than the training seed does (at 4,000 the composed config is as good as any).
     "budget_env_steps": {"motif": 4000, "cartpole": 2000},
-    "num_samples": 6,
+    "num_samples": 10,  # as sweeps/default.yaml
     "eval_episodes": 50,
     "sweep_overrides": [
         "sweep.verify.top_k=1",
