@@ -167,11 +167,13 @@ def test_training_from_a_sweep_whose_champion_changed_its_values_is_refused():
 
 PBT_RUN = "pbt_shared"
 # Two members that run at once: at every comparison the weaker copies the stronger.
+# A comparison every iteration (eight of them), so that an exploit happens even when
+# load makes one member report alone at some of them.
 PBT_SWEEP = (
     "sweep=pbt",
     "sweep.num_samples=2",
     "sweep.budget.env_steps=2048",
-    "sweep.scheduler.perturbation_interval=512",
+    "sweep.scheduler.perturbation_interval=256",
     "algo.training.train_batch_size_per_learner=256",
     "algo.training.minibatch_size=64",
     "sweep.objective.episodes=10",
