@@ -17,16 +17,18 @@ four arms spend about the same env steps:
 - ``defaults``: the composed config untouched (no search).
 
 Sweep seed ``s`` seeds the sampler (``sweep.seed=s``) and the training
-(``seed=10*s``): the search and verification seeds differ from one sweep seed to
-the next, so one lucky draw of a config on one verification seed cannot decide
-every sweep. Every sweep verifies its finalists and picks its champion its own
-way. Each champion, and the defaults, is then trained again on the same three
-fresh seeds no sweep used (``motif-tune train``) and its final checkpoint scored
-over the same greedy episodes (``motif-tune evaluate seed=0``). Per arm and env: the mean
-of those scores and a 95% t-interval over the sweep seeds' means, how often the
-champion beats the defaults, how often the search winner survived
-verification, and the compute at which the arm's search first held a
-full-budget trial at least as good as random search's verified champion.
+(``seed=10*s``): the search and verification seeds differ from one sweep seed to the
+next, so one lucky draw of a config on one verification seed cannot decide every
+sweep. Every sweep verifies its finalists as the default sweep does (the best two
+and the baseline on three seeds, three more for those the first three cannot tell
+from the leader) and picks its champion its own way. Each champion, and the
+defaults, is then trained again on the same five fresh seeds no sweep used
+(``motif-tune train``) and its final checkpoint scored over the same greedy episodes
+(``motif-tune evaluate seed=0``). Per arm and env: the mean of those scores and a
+95% t-interval over the sweep seeds' means, how often the champion beats the
+defaults, how often the search winner survived verification, and the compute at
+which the arm's search first held a full-budget trial at least as good as random
+search's verified champion.
 
 Everything runs in this one process through motif_tune's Python API, on one
 local Ray started first (each command finds it running and leaves it so), under
@@ -70,11 +72,9 @@ FULL = {
     "budget_env_steps": {"motif": 4000, "cartpole": 2000},
     "num_samples": 10,  # as sweeps/default.yaml
     "eval_episodes": 50,
-    "sweep_overrides": [
-        "sweep.verify.top_k=1",
-        "sweep.verify.seeds=3",  # as sweeps/default.yaml
-        "sweep.objective.episodes=30",
-    ],
+    # Verification as sweeps/default.yaml has it: the top 2 and the baseline on 3 seeds,
+    # 3 more for those the first 3 cannot tell from the leader.
+    "sweep_overrides": ["sweep.objective.episodes=30"],
 }
 QUICK = {
     "envs": ["motif", "cartpole"],
@@ -86,6 +86,7 @@ QUICK = {
     "sweep_overrides": [
         "sweep.verify.top_k=1",
         "sweep.verify.seeds=1",
+        "sweep.verify.extra_seeds=0",
         "sweep.objective.episodes=20",
     ],
 }

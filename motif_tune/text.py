@@ -42,3 +42,13 @@ def relative(path: str | Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+def plural(count: int, noun: str) -> str:
+    """``count`` and ``noun``, with an s unless the count is one: 1 seed, 3 seeds."""
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+def listing(items: list[str]) -> str:
+    """Items in words: ``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"

@@ -65,6 +65,7 @@ CASES = [
     (["sweep.budget={env_steps: 5, time_s: 3}"], "sweep.budget needs exactly one of env_steps"),
     (["sweep.scheduler.grace_fraction=1.5"], "sweep.scheduler.grace_fraction"),
     (["sweep.verify.seeds=0"], "sweep.verify.seeds"),
+    (["sweep.verify.extra_seeds=-1"], "sweep.verify.extra_seeds"),
     (
         ["sweep.metric=learners/default_policy/total_loss"],
         "must be an env_runners/ episode metric to be scored by evaluation",

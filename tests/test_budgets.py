@@ -148,8 +148,8 @@ def test_full_budget_trials_rank_first_and_the_baseline_always_reaches_verificat
     assert [f.search.trial_id for f in finalists] == ["a", "b", "base"]
 
     seeds = list(plan_search(settings).verify_seeds)
-    assert seeds == [1, 2, 3]
-    points = verification_points(finalists, seeds)
+    assert seeds == [1, 2, 3, 4, 5, 6]  # three for every finalist, three more for a race
+    points = verification_points(finalists, seeds[: settings.sweep.verify.seeds])
     assert len(points) == 9 and points[0] == {**finalists[0].values, "seed": 1}
     scores = {("a", 1): 0.6, ("a", 2): 0.62, ("a", 3): 0.58, ("b", 1): 0.7, ("b", 2): 0.72}
     scores |= {("b", 3): 0.68, ("base", 1): 0.5, ("base", 2): 0.5, ("base", 3): 0.5}

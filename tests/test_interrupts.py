@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
@@ -91,12 +93,14 @@ def _steps(client: MlflowClient, run_id: str) -> list[int]:
 
 
 # Three trials of a few quick iterations (one pass over each batch), checkpointed every
-# two; then the best and the baseline on two fresh seeds.
+# two; then the best two and the baseline raced on fresh seeds: one seed each cannot tell
+# them apart, so all train on a second seed, in a second round.
 STOPPED = [
     "sweep=smoke",
     "sweep.num_samples=3",
-    "sweep.verify.top_k=1",
-    "sweep.verify.seeds=2",
+    "sweep.verify.top_k=2",
+    "sweep.verify.seeds=1",
+    "sweep.verify.extra_seeds=1",
     f"sweep.budget.iterations={ITERATIONS}",
     "sweep.checkpoint.frequency=2",
     "algo.training.num_epochs=1",
@@ -107,7 +111,8 @@ def test_a_sweep_killed_in_the_search_and_preempted_in_verification_resumes_exac
     isolated_runs,
 ):
     """The driver is SIGKILLed once a trial has finished while another runs; `resume` is
-    sent SIGTERM (a preemption) once a verification trial has reported: exit 143 and one
+    sent SIGTERM (a preemption) once a trial of the verification's second round has
+    reported (the first round is over): exit 143 and one
     line that says what was saved and how to go on; a second `resume` finishes. Every
     search and verification trial ran once, each iteration recorded once, the study has
     no trial left running and each Tune trial was told to it once, and the champion is
@@ -125,10 +130,10 @@ def test_a_sweep_killed_in_the_search_and_preempted_in_verification_resumes_exac
     killed = optuna.load_study(study_name=run_name, storage=storage)
     assert TrialState.RUNNING in {t.state for t in killed.trials}
 
-    verification = isolated_runs / "ray_results" / f"{run_name}-verify"
+    second_round = isolated_runs / "ray_results" / f"{run_name}-verify-2"
 
     def verifying() -> bool:
-        return any(verification.glob("trial_*/result.json"))
+        return any(second_round.glob("trial_*/result.json"))
 
     status, output = _stop_when(_start("resume", f"run_name={run_name}"), verifying, signal.SIGTERM)
     assert status == 128 + signal.SIGTERM, output[-3000:]
@@ -141,7 +146,12 @@ def test_a_sweep_killed_in_the_search_and_preempted_in_verification_resumes_exac
         cli("resume", f"run_name={run_name}"), capture_output=True, text=True, timeout=600
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "Verified on fresh seeds (1, 2)" in resumed.stdout
+    out = resumed.stdout
+    assert "Verified on fresh seeds (1, 2)" in out
+    raced = re.search(r"verification round 2: 1 seed cannot tell (.+) from the leader #(\d)", out)
+    assert raced, out  # one seed each tells no one apart: every finalist races on
+    assert "(Welch's t-test, 95%): 1 more seed for each." in out
+    assert "raced:" not in out  # all on as many seeds
     assert "Champion:" in resumed.stdout
 
     (parent,) = runs_by_role(isolated_runs, "sweep")
@@ -164,10 +174,13 @@ def test_a_sweep_killed_in_the_search_and_preempted_in_verification_resumes_exac
     assert not [t.number for t in study.trials if not t.state.is_finished()]
     told = [t.user_attrs["tune_trial_id"] for t in study.trials if t.state == TrialState.COMPLETE]
     assert sorted(told) == sorted(t.data.tags["motif_tune.trial_id"] for t in trials)
-    # Each finalist (the best and the baseline, or the baseline alone when it won) on
-    # both seeds, once each, and one registered version.
-    finalists = len({v.data.params["train_batch_size"] for v in verifies})
-    assert finalists in (1, 2) and len(verifies) == 2 * finalists
+    # Each finalist (the best two and the baseline, unless it is one of them) on both
+    # seeds, the first in the first round, once each, and one registered version.
+    finalists = len({_values(v) for v in verifies})
+    assert finalists in (2, 3) and len(verifies) == 2 * finalists
+    assert len(re.findall(r"#\d", raced[1])) == finalists - 1
+    first = {_values(v) for v in verifies if v.data.params["seed"] == "1"}
+    assert first == {_values(v) for v in verifies if v.data.params["seed"] == "2"}
     assert sorted(v.data.params["seed"] for v in verifies) == ["1"] * finalists + ["2"] * finalists
     assert len(client.search_model_versions("name = 'smoke-PPO-motif'")) == 1
 
@@ -179,6 +192,10 @@ def test_a_sweep_killed_in_the_search_and_preempted_in_verification_resumes_exac
     versions = client.search_model_versions("name = 'smoke-PPO-motif'")
     assert [str(v.version) for v in versions] == ["1"]
     assert str(client.get_model_version_by_alias("smoke-PPO-motif", "champion").version) == "1"
+
+
+def _values(run: Run) -> tuple[str, str]:
+    return run.data.params["rollout_fragment_length"], run.data.params["train_batch_size"]
 
 
 def _one_finished_and_one_running(experiment: Path) -> bool:

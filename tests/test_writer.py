@@ -311,7 +311,6 @@ class AnswerLostOnce:
 
     def __init__(self, client) -> None:
         self.client = client
-        self.tracking_uri = client.tracking_uri
         self.lost = False
 
     def create_run(self, *args, **kwargs):

@@ -305,6 +305,14 @@ class VerifySettings(_Model):
 
     top_k: int = Field(default=3, ge=0)
     seeds: int = Field(default=3, ge=1)
+    # A second round: this many more seeds for the finalists the first ``seeds`` cannot
+    # tell from the leader (Welch's t-test, 95%); 0: none.
+    extra_seeds: int = Field(default=0, ge=0)
+
+    @property
+    def seed_cap(self) -> int:
+        """The most fresh seeds one finalist trains on."""
+        return self.seeds + self.extra_seeds
 
 
 class SelectionSettings(_Model):

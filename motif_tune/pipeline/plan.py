@@ -65,10 +65,10 @@ class SweepPlan:
         """A search trial's: ``budget`` times its seeds (``sweep.seeds_per_trial``)."""
         return self.search.search_budget
 
-    @property
-    def verify_experiment(self) -> str:
-        """The Tune experiment (storage path) of the verification trials."""
-        name = f"{self.run_name}{VERIFY_SUFFIX}"
+    def verify_experiment(self, round_: int = 1) -> str:
+        """The Tune experiment (storage path) of the verification trials (of a race's
+        later round: the first's name with ``-<round>``)."""
+        name = f"{self.run_name}{VERIFY_SUFFIX}" + (f"-{round_}" if round_ > 1 else "")
         return f"{self.settings.storage_path.rstrip('/')}/{name}"
 
 

@@ -22,6 +22,7 @@ from motif_tune.runtime.preload import RAY_STOP_MODULES, SHARED_WITH_RAY_INIT, i
 from motif_tune.runtime.ray_session import ray_is_running, start_ray, stop_ray
 from motif_tune.runtime.signals import stops_handled
 from motif_tune.search.study import open_storage
+from motif_tune.text import plural
 
 if TYPE_CHECKING:
     from motif_tune.tracking.sweep_run import SweepRun
@@ -129,7 +130,9 @@ def _announce(plan: SweepPlan) -> None:
     for notice in plan.search.notices:
         log.warning(notice)
     verify, sweep = settings.sweep.verify, settings.sweep
-    seeds = f"{verify.seeds} fresh seed{'s' if verify.seeds != 1 else ''}"
+    seeds = plural(verify.seeds, "fresh seed")
+    if verify.extra_seeds:
+        seeds += f" ({verify.extra_seeds} more for those these cannot tell from the leader)"
     finalists = f"then the top {verify.top_k} and the baseline on {seeds}; "
     need = plan.need.describe() if plan.need else "nothing"
     each = f"{plan.budget.describe()} each"

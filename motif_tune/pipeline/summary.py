@@ -16,7 +16,7 @@ from motif_tune.search.ranking import (
     describe_finalist,
     describe_score,
 )
-from motif_tune.text import fmt, relative, text_table
+from motif_tune.text import fmt, listing, relative, text_table
 
 _SHOWN = 5  # search trials listed in the summary
 
@@ -81,9 +81,12 @@ class SweepSummary:
         else:
             lines += ["Search, best first:", *_ranking_table(self.ranking[:_SHOWN])]
         if self.finalists:
-            seeds = ", ".join(str(s) for s in self.finalists[0].seeds)
+            seeds = ", ".join(str(s) for s in sorted({s for f in self.finalists for s in f.seeds}))
             lines += [f"Verified on fresh seeds ({seeds}) at the full budget, with their cost:"]
             lines += _finalists_table(self.selection)
+            raced = _race_line(self.finalists)
+            if raced:
+                lines.append(raced)
             if self.selection.front:
                 lines.append(f"  * on the quality-cost front ({_label(self.selection.cost_key)})")
         if self.selection.held is not None:
@@ -176,6 +179,21 @@ def _finalists_table(selection: Selection) -> list[str]:
         ),
     ]
     return text_table(rows)
+
+
+def _race_line(finalists: list[Finalist]) -> str | None:
+    """Which finalists trained on more seeds than the rest (a race), in one line."""
+    counts = sorted({len(f.seeds) for f in finalists if f.seeds}, reverse=True)
+    if len(counts) < 2:
+        return None
+    groups = [
+        listing([f"#{f.rank}" for f in finalists if len(f.seeds) == n]) + f" on {n}"
+        for n in counts[:-1]
+    ]
+    return (
+        f"  raced: {'; '.join(groups)} seeds, the leader and those the seeds before could "
+        f"not tell from it (Welch's t-test, 95%); the rest on {counts[-1]}"
+    )
 
 
 def _figure(value: float) -> str:

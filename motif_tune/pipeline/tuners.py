@@ -78,14 +78,15 @@ def search_tuner(plan: SweepPlan, sweep_run: SweepRun) -> tune.Tuner:
 
 
 def verification_tuner(
-    plan: SweepPlan, sweep_run: SweepRun, points: list[dict[str, Any]]
+    plan: SweepPlan, sweep_run: SweepRun, points: list[dict[str, Any]], round_: int = 1
 ) -> tune.Tuner:
-    """Each finalist from scratch on each fresh seed, as trials of their own experiment."""
+    """Each finalist from scratch on each fresh seed, as trials of their own experiment
+    (one per round of a verification race)."""
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
 
     trainable = make_trainable(plan.settings, plan.budget)
-    path = plan.verify_experiment
+    path = plan.verify_experiment(round_)
     if tune.Tuner.can_restore(path):
         log.info("Continuing the verification in %s.", path)
         _quiet_tune(plan.settings)
@@ -96,14 +97,14 @@ def verification_tuner(
             resume_errored=True,
             param_space=_keys_of(points),
         )
-    log.info("Verifying %d configurations on fresh seeds: %d trials.", len(points), len(points))
+    log.info("Verifying the finalists on fresh seeds: %d trials.", len(points))
     tune_config = tune.TuneConfig(
         search_alg=BasicVariantGenerator(
             points_to_evaluate=points, max_concurrent=plan.concurrency
         ),
         num_samples=len(points),
     )
-    callbacks = sweep_callbacks(plan, sweep_run, "verify", len(points), plan.budget)
+    callbacks = sweep_callbacks(plan, sweep_run, "verify", len(points), plan.budget, round_)
     name = Path(path).name
     return make_tuner(plan, name, trainable, tune_config, callbacks, plan.budget, _keys_of(points))
 
@@ -168,17 +169,22 @@ def _quiet_tune(settings: Settings) -> None:
 
 
 def sweep_callbacks(
-    plan: SweepPlan, sweep_run: SweepRun, role: str, planned: int, budget: Budget
+    plan: SweepPlan,
+    sweep_run: SweepRun,
+    role: str,
+    planned: int,
+    budget: Budget,
+    round_: int = 1,
 ) -> list[Any]:
     """The Tune callbacks of the sweep's experiments (``role`` trial: the search; verify:
-    the verification), each trial at ``budget``: every trial recorded in MLflow, progress
-    on the terminal (a live table, not beside Ray's own in verbose mode)."""
+    the verification's ``round_``), each trial at ``budget``: every trial recorded in
+    MLflow, progress on the terminal (a live table, not beside Ray's own in verbose mode)."""
     from motif_tune.tracking.callback import MLflowTrialCallback
 
     live = None if plan.settings.logging.console == "normal" else False
     title = "search" if role == "trial" else "verification"
     return [
-        MLflowTrialCallback(sweep_run, budget, role=role),
+        MLflowTrialCallback(sweep_run, budget, role=role, round_=round_),
         SweepConsole(title, planned, budget, plan.mode, live=live),
     ]
 

@@ -1,4 +1,5 @@
-"""The finalists trained again from scratch on fresh seeds; the best mean is the champion."""
+"""The finalists trained again from scratch on fresh seeds, in rounds while the seeds
+cannot tell them apart; the champion is chosen from their verified means."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from motif_tune.pipeline.outcomes import raise_if_interrupted, trial_ends
 from motif_tune.pipeline.plan import SweepPlan
 from motif_tune.pipeline.tuners import verification_tuner
 from motif_tune.runtime import signals
+from motif_tune.search.race import still_racing
 from motif_tune.search.ranking import (
     Finalist,
     TrialScore,
@@ -15,22 +17,47 @@ from motif_tune.search.ranking import (
     record_verification,
     verification_points,
 )
+from motif_tune.text import listing, plural
 
 if TYPE_CHECKING:
     from motif_tune.tracking.sweep_run import SweepRun
 
 
 def verify(plan: SweepPlan, sweep_run: SweepRun, ranking: list[TrialScore]) -> list[Finalist]:
-    """The top ``verify.top_k`` configurations and the baseline, each scored on every fresh
-    seed (none when verification is off)."""
+    """The top ``verify.top_k`` configurations and the baseline, each scored on fresh
+    seeds: ``verify.seeds`` each, then ``verify.extra_seeds`` more for those the first
+    cannot tell from the leader (none when verification is off)."""
     search = plan.search
+    settings = plan.settings.sweep.verify
     baseline = search.baseline if search.population is not None else None
-    finalists = choose_finalists(ranking, plan.settings.sweep.verify.top_k, baseline)
+    finalists = choose_finalists(ranking, settings.top_k, baseline)
     if not finalists:
         return []
-    points = verification_points(finalists, list(plan.search.verify_seeds))
+    seeds = list(search.verify_seeds)
+    racing, round_ = finalists, 1
+    while racing:
+        done = len(racing[0].scores)
+        fresh = seeds[done : done + (settings.seeds if round_ == 1 else settings.extra_seeds)]
+        if round_ > 1:
+            leader, rivals = racing[0], listing([f"#{f.rank}" for f in racing[1:]])
+            print(
+                f"verification round {round_}: {plural(done, 'seed')} cannot tell {rivals} "
+                f"from the leader #{leader.rank} (Welch's t-test, 95%): "
+                f"{plural(len(fresh), 'more seed')} for each.",
+                flush=True,
+            )
+        _verify_round(plan, sweep_run, racing, fresh, round_)
+        racing = still_racing(finalists, plan.mode, settings.seed_cap)
+        round_ += 1
+    return finalists
+
+
+def _verify_round(
+    plan: SweepPlan, sweep_run: SweepRun, finalists: list[Finalist], seeds: list[int], round_: int
+) -> None:
+    """One Tune experiment: each finalist on each seed; their scores added to theirs."""
+    points = verification_points(finalists, seeds)
     with signals.tune_fit():
-        results = verification_tuner(plan, sweep_run, points).fit()
+        results = verification_tuner(plan, sweep_run, points, round_).fit()
     raise_if_interrupted(trial_ends(results), len(points), "verification trials", plan.run_name)
     record_verification(finalists, results, plan.budget, plan.mode)
-    return finalists

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from motif_tune.config import ParamSpec, Settings, apply_overrides
 from motif_tune.errors import ConfigError
 from motif_tune.search.schedule import SCHEDULE, Schedule
-from motif_tune.text import fmt
+from motif_tune.text import fmt, plural
 
 # A trial's seed (verification retrains a configuration on several).
 SEED = "seed"
@@ -119,7 +119,7 @@ def short_values(values: Mapping[str, Any]) -> str:
         rest = {k: v for k, v in values.items() if k != SCHEDULE}
         changes = len(schedule.changes) - 1
         first = short_values(schedule.initial | rest)
-        return f"{first}, then {changes} change{'s' if changes != 1 else ''}" if changes else first
+        return f"{first}, then {plural(changes, 'change')}" if changes else first
     return " ".join(f"{short_name(k)}={fmt(v)}" for k, v in values.items())
 
 

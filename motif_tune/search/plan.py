@@ -24,7 +24,8 @@ class SearchPlan:
     search_budget: Budget  # per search trial: ``budget`` times its seeds (a seed group)
     space: SearchSpace
     baseline: dict[str, Any] | None  # the first trial: the composed config's own values
-    verify_seeds: tuple[int, ...]  # seeds no search trial used (those train with ``seed``..)
+    verify_seeds: tuple[int, ...]  # seeds no search trial used (those train with ``seed``..),
+    # as many as a race may use: the first ``verify.seeds`` are every finalist's
     study_attrs: dict[str, Any]  # the question the study answers, and what lists it
     population: Population | None = None  # population-based training (pbt/pb2)
     warm_trials: tuple[FrozenTrial, ...] = ()
@@ -45,7 +46,7 @@ def plan_search(settings: Settings, new_study: bool = True) -> SearchPlan:
     budget = trial_budget(settings)
     baseline = baseline_values(settings)
     group = settings.sweep.seeds_per_trial  # search trials train seed, seed + 1, ...
-    seeds = tuple(settings.seed + group + i for i in range(settings.sweep.verify.seeds))
+    seeds = tuple(settings.seed + group + i for i in range(settings.sweep.verify.seed_cap))
     return SearchPlan(
         budget=budget,
         search_budget=budget.for_group(group),

@@ -35,6 +35,7 @@ from motif_tune.tracking.outage import GaveUp
 from motif_tune.tracking.run_params import trial_params
 from motif_tune.tracking.runs import (
     TAG_LINEAGE,
+    TAG_ROUND,
     TAG_STEP_OFFSET,
     TAG_SWEEP,
     TAG_TRIAL_ID,
@@ -54,31 +55,42 @@ JOURNAL_FILE = "mlflow-journal-{role}.jsonl"  # in the sweep's Tune experiment f
 SERVER_WRITERS = 4
 
 
-def journal_path(settings: Settings, role: str) -> Path | None:
-    """Where a sweep's journal is kept: beside its Tune experiment, when that is local."""
+def journal_path(settings: Settings, role: str, round_: int = 1) -> Path | None:
+    """Where a sweep's journal is kept: beside its Tune experiment, when that is local
+    (one per Tune experiment: the search, each verification round)."""
     if not settings.storage_is_local:
         return None
-    return settings.experiment_dir / JOURNAL_FILE.format(role=role)
+    stream = role if round_ == 1 else f"{role}-{round_}"
+    return settings.experiment_dir / JOURNAL_FILE.format(role=stream)
 
 
 class MLflowTrialCallback(Callback):
     """A Tune callback recording each trial as a child run of the sweep's parent run.
 
     ``background=False`` writes every record at once in Tune's own thread (no
-    writer thread, no journal).
+    writer thread, no journal). ``round_``: a verification race's round, whose trials
+    are a Tune experiment of their own (its runs are told apart from other rounds').
     """
 
+    round: int = 1  # (a class default for callbacks pickled by sweeps begun before rounds)
+
     def __init__(
-        self, sweep_run: SweepRun, budget: Budget, role: str = "trial", background: bool = True
+        self,
+        sweep_run: SweepRun,
+        budget: Budget,
+        role: str = "trial",
+        background: bool = True,
+        round_: int = 1,
     ) -> None:
         self.sweep_run = sweep_run
         self.client = sweep_run.client
         self.role = role  # "trial" for the search, "verify" for retraining on fresh seeds
+        self.round = round_
         self.budget = budget
         threads = SERVER_WRITERS if is_server(sweep_run.tracking_uri) else 1
         label = sweep_run.settings.run_name
         self.writer = RunWriter(self.client, background=background, threads=threads, label=label)
-        path = journal_path(sweep_run.settings, role) if background else None
+        path = journal_path(sweep_run.settings, role, round_) if background else None
         self.journal = Journal(path) if path else None
         self._runs: dict[str, RunRef] = {}
         self._last_step: dict[str, int] = {}
@@ -93,7 +105,7 @@ class MLflowTrialCallback(Callback):
     def setup(self, **info: Any) -> None:
         """On resume: find the trials' runs again, the last iteration each recorded, and
         write the journal's steps that MLflow lacks (a killed driver's queue)."""
-        runs = self.sweep_run.trial_runs(self.role)
+        runs = self.sweep_run.trial_runs(self.role, self.round)
         self._runs = {trial_id: RunRef(run.info.run_id) for trial_id, run in runs.items()}
         for trial_id, run in runs.items():
             history = self.client.get_metric_history(run.info.run_id, ITERATION_TIME)
@@ -124,7 +136,7 @@ class MLflowTrialCallback(Callback):
     def _create_run(self, trial: Any) -> RunRef:
         settings = self.sweep_run.settings
         values = searched_values(trial.config)
-        prefix = "t" if self.role == "trial" else "v"
+        prefix = "t" if self.role == "trial" else "v" if self.round == 1 else f"v{self.round}."
         name = f"{prefix}{len(self._runs) + 1:02d} {short_values(values)}".strip()
         tags = {k: v for k, v in run_tags(settings, self.role).items() if k != MLFLOW_RUN_NAME}
         tags |= {
@@ -133,6 +145,8 @@ class MLflowTrialCallback(Callback):
             TAG_SWEEP: settings.run_name,
             TAG_TRIAL_ID: trial.trial_id,
         }
+        if self.round > 1:
+            tags[TAG_ROUND] = str(self.round)
         link = None
         if self.role == "trial":  # the study's trial names its run
             link = partial(link_run, settings.study_storage, settings.run_name, trial.trial_id)

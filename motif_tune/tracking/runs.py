@@ -21,6 +21,8 @@ from motif_tune.secrets import mask_secrets
 TAG_SWEEP = "motif_tune.sweep"
 TAG_ROLE = "motif_tune.role"
 TAG_TRIAL_ID = "motif_tune.trial_id"
+# A verification race's round (its own Tune experiment); runs without it: the first.
+TAG_ROUND = "motif_tune.round"
 TAG_TRIAL_STATUS = "motif_tune.trial_status"
 TAG_CHECKPOINT_RANK = "motif_tune.checkpoint_rank"
 TAG_CHECKPOINT_SOURCE = "motif_tune.checkpoint_source"

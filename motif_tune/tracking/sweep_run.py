@@ -27,6 +27,7 @@ from motif_tune.tracking.runs import (
     TAG_CHECKPOINT_RANK,
     TAG_CHECKPOINT_SOURCE,
     TAG_ROLE,
+    TAG_ROUND,
     TAG_SWEEP,
     TAG_TRIAL_ID,
     child_runs,
@@ -118,12 +119,14 @@ class SweepRun:
         """trial id -> child run id, for the trials (of ``role``) this sweep recorded."""
         return {trial_id: run.info.run_id for trial_id, run in self.trial_runs(role).items()}
 
-    def trial_runs(self, role: str | None = None) -> dict[str, Run]:
+    def trial_runs(self, role: str | None = None, round_: int | None = None) -> dict[str, Run]:
         """trial id -> child run (with its params and last metrics), for the trials (of
-        ``role``) this sweep recorded."""
+        ``role``, of a verification race's ``round_``) this sweep recorded."""
         runs = child_runs(self.client, self.experiment_id, self.run_id)
         return {
             r.data.tags[TAG_TRIAL_ID]: r
             for r in runs
-            if TAG_TRIAL_ID in r.data.tags and role in (None, r.data.tags.get(TAG_ROLE))
+            if TAG_TRIAL_ID in r.data.tags
+            and role in (None, r.data.tags.get(TAG_ROLE))
+            and round_ in (None, int(r.data.tags.get(TAG_ROUND, 1)))
         }
