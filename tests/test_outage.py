@@ -72,7 +72,7 @@ def test_a_server_down_longer_than_mlflows_retries_loses_no_step(isolated_runs, 
             assert sweep.poll() is None, sweep.communicate()[1][-3000:]
             assert time.time() < deadline, "no trial reported in time"
             time.sleep(0.5)
-        server.stop()
+        server.kill()
         before, down_since = sum(_results(experiment).values()), time.time()
         # Down for DOWN_S at least, and until a trial has reported meanwhile (on a busy
         # machine, such as two test workers on two cores, an iteration can take longer).
