@@ -53,23 +53,22 @@ def test_the_leader_races_on_with_the_finalists_it_is_not_told_apart_from():
     leader = finalist(2, [0.80, 0.84, 0.76])
     close = finalist(1, [0.78, 0.70, 0.83])
     far = finalist(3, [0.50, 0.51, 0.49])
-    assert still_racing([close, leader, far], "max", seed_cap=6) == [leader, close]
+    assert still_racing([close, leader, far], "max") == [leader, close]
     # Decided: only finalists told apart from the leader are left.
-    assert still_racing([leader, far], "max", seed_cap=6) == []
-    # The cap ends it, decided or not.
-    assert still_racing([close, leader], "max", seed_cap=3) == []
+    assert still_racing([leader, far], "max") == []
+    assert still_racing([leader], "max") == []
 
 
 def test_the_leader_is_the_lowest_mean_when_the_sweep_minimises():
     low, high = finalist(1, [1.0, 1.2, 0.8]), finalist(2, [1.1, 1.5, 0.9])
-    assert still_racing([high, low], "min", seed_cap=6) == [low, high]
+    assert still_racing([high, low], "min") == [low, high]
 
 
-def test_a_finalist_that_dropped_out_stays_out():
-    """It trained on fewer seeds than the leader: the race left it behind."""
-    leader, rival = finalist(1, [0.8, 0.7, 0.9, 0.8, 0.75, 0.85]), finalist(2, [0.7, 0.8, 0.9] * 2)
-    dropped = finalist(3, [0.79, 0.5, 0.95])
-    assert still_racing([leader, rival, dropped], "max", seed_cap=9) == [leader, rival]
+def test_a_finalist_short_of_a_seed_still_races_and_one_with_none_does_not():
+    """A verification trial that failed leaves its finalist fewer scores, not out."""
+    leader, short = finalist(1, [0.8, 0.7, 0.9]), finalist(2, [0.7, 0.8])
+    unscored = finalist(3, [])
+    assert still_racing([leader, short, unscored], "max") == [leader, short]
 
 
 def test_the_summary_says_which_finalists_raced_on_more_seeds():

@@ -34,21 +34,18 @@ def verify(plan: SweepPlan, sweep_run: SweepRun, ranking: list[TrialScore]) -> l
     if not finalists:
         return []
     seeds = list(search.verify_seeds)
-    racing, round_ = finalists, 1
-    while racing:
-        done = len(racing[0].scores)
-        fresh = seeds[done : done + (settings.seeds if round_ == 1 else settings.extra_seeds)]
-        if round_ > 1:
-            leader, rivals = racing[0], listing([f"#{f.rank}" for f in racing[1:]])
-            print(
-                f"verification round {round_}: {plural(done, 'seed')} cannot tell {rivals} "
-                f"from the leader #{leader.rank} (Welch's t-test, 95%): "
-                f"{plural(len(fresh), 'more seed')} for each.",
-                flush=True,
-            )
-        _verify_round(plan, sweep_run, racing, fresh, round_)
-        racing = still_racing(finalists, plan.mode, settings.seed_cap)
-        round_ += 1
+    first, more = seeds[: settings.seeds], seeds[settings.seeds :]
+    _verify_round(plan, sweep_run, finalists, first, 1)
+    racing = still_racing(finalists, plan.mode) if more else []
+    if racing:
+        leader, rivals = racing[0], listing([f"#{f.rank}" for f in racing[1:]])
+        print(
+            f"verification round 2: {plural(len(first), 'seed')} cannot tell {rivals} "
+            f"from the leader #{leader.rank} (Welch's t-test, 95%): "
+            f"{plural(len(more), 'more seed')} for each.",
+            flush=True,
+        )
+        _verify_round(plan, sweep_run, racing, more, 2)
     return finalists
 
 

@@ -42,19 +42,13 @@ def told_apart(a: list[float], b: list[float]) -> bool:
     return difference > t975(df) * math.sqrt(va + vb)
 
 
-def still_racing(finalists: list[Finalist], mode: str, seed_cap: int) -> list[Finalist]:
+def still_racing(finalists: list[Finalist], mode: str) -> list[Finalist]:
     """The finalists that train on more seeds: the leader (best verified mean) and every
-    finalist it is not told apart from, each below ``seed_cap`` seeds; [] when the race
-    is decided (or the cap reached)."""
+    finalist its seeds do not tell apart from it; [] when the race is decided."""
     scored = [f for f in finalists if f.scores]
     if len(scored) < 2:
         return []
     sign = 1 if mode == "max" else -1
     leader = max(scored, key=lambda f: sign * f.mean)
-    # Only finalists that trained on every seed so far still race: one that dropped out
-    # stays out, though a later leader might not tell it apart.
-    racing = [f for f in scored if len(f.scores) == len(leader.scores)]
-    rivals = [f for f in racing if f is not leader and not told_apart(leader.scores, f.scores)]
-    if not rivals or len(leader.scores) >= seed_cap:
-        return []
-    return [leader, *rivals]
+    rivals = [f for f in scored if f is not leader and not told_apart(leader.scores, f.scores)]
+    return [leader, *rivals] if rivals else []
