@@ -72,8 +72,7 @@ class MlflowServer:
         try:
             self._process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.wait()
+            self.kill()
 
     def kill(self) -> None:
         """Gone at once, as a crashed server is (``stop`` lets it shut down in its own

@@ -1,5 +1,6 @@
-"""The finalists trained again from scratch on fresh seeds, in rounds while the seeds
-cannot tell them apart; the champion is chosen from their verified means."""
+"""The finalists trained again from scratch on fresh seeds, and once more on further
+seeds where the first cannot tell them from the leader; the champion is chosen from
+their verified means."""
 
 from __future__ import annotations
 

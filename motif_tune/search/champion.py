@@ -19,7 +19,13 @@ from collections.abc import Sequence
 
 from motif_tune.config.schema import SelectionSettings
 from motif_tune.search.cost import BY_NAME
-from motif_tune.search.ranking import Finalist, RankingHeld, Selection, TrialScore
+from motif_tune.search.ranking import (
+    Finalist,
+    RankingHeld,
+    Selection,
+    TrialScore,
+    best_verified,
+)
 from motif_tune.text import fmt
 
 
@@ -51,15 +57,14 @@ def champion_of(
     """The champion by ``rule`` (None: nothing verified) and, when it is not simply the
     best mean, why."""
     rule = rule or SelectionSettings()
-    scored = [f for f in finalists if f.scores]
-    if not scored:
+    best = best_verified(finalists, mode)
+    if best is None:
         return None, ""
-    sign = 1 if mode == "max" else -1
-    best = max(scored, key=lambda f: sign * f.mean)
     if rule.rule == "best":
         return best, ""
-    figure = BY_NAME[rule.cost]
-    within = [f for f in scored if sign * (best.mean - f.mean) <= rule.tolerance + 1e-12]
+    figure, sign = BY_NAME[rule.cost], 1 if mode == "max" else -1
+    close = rule.tolerance + 1e-12
+    within = [f for f in finalists if f.scores and sign * (best.mean - f.mean) <= close]
     priced = [f for f in within if math.isfinite(f.cost(figure.key))]
     if not priced or not math.isfinite(best.cost(figure.key)):
         return best, f"the best verified mean ({figure.label} not measured for every finalist)"

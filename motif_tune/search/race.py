@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from motif_tune.search.ranking import Finalist
+from motif_tune.search.ranking import Finalist, best_verified
 
 # Student's t, two-sided 95% (the 0.975 quantile), by degrees of freedom 1..30.
 _T975 = (
@@ -45,10 +45,12 @@ def told_apart(a: list[float], b: list[float]) -> bool:
 def still_racing(finalists: list[Finalist], mode: str) -> list[Finalist]:
     """The finalists that train on more seeds: the leader (best verified mean) and every
     finalist its seeds do not tell apart from it; [] when the race is decided."""
-    scored = [f for f in finalists if f.scores]
-    if len(scored) < 2:
+    leader = best_verified(finalists, mode)
+    if leader is None:
         return []
-    sign = 1 if mode == "max" else -1
-    leader = max(scored, key=lambda f: sign * f.mean)
-    rivals = [f for f in scored if f is not leader and not told_apart(leader.scores, f.scores)]
+    rivals = [
+        f
+        for f in finalists
+        if f.scores and f is not leader and not told_apart(leader.scores, f.scores)
+    ]
     return [leader, *rivals] if rivals else []

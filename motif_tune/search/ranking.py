@@ -145,6 +145,12 @@ class Finalist:
         return pick(range(len(self.scores)), key=self.scores.__getitem__)
 
 
+def best_verified(finalists: list[Finalist], mode: str) -> Finalist | None:
+    """The finalist with the best verified mean (None: none verified)."""
+    sign = 1 if mode == "max" else -1
+    return max((f for f in finalists if f.scores), key=lambda f: sign * f.mean, default=None)
+
+
 def choose_finalists(
     ranked: list[TrialScore], top_k: int, baseline: Mapping[str, Any] | None = None
 ) -> list[Finalist]:
