@@ -73,6 +73,56 @@ def test_a_budget_below_the_grace_period_turns_early_stopping_off_with_a_notice(
     assert "not compared at equal cost" in notices  # iterations while the batch is searched
 
 
+def _planned(overrides: list[str]) -> tuple[Any, list[str]]:
+    plan = plan_search(settings_for(["sweep=default", *overrides]), new_study=False)
+    return plan, " ".join(plan.notices)
+
+
+def test_asha_s_first_rung_waits_for_the_largest_batch_s_first_report():
+    """At 4,000 env steps the asked-for rung (500) would come before a 2,048 batch's
+    first report: Tune would score that trial only at later rungs, and a small batch
+    at every one of them, nearly untrained at the first."""
+    plan, notices = _planned(["sweep.budget.env_steps=4000"])
+    assert plan.budget.milestones == (2048,)
+    assert plan.search_budget.milestones == (2048,)
+    scheduler = make_scheduler(plan.budget)
+    assert [m for m, _ in scheduler._brackets[0]._rungs] == [2048]
+    assert "first rung is at 2,048 env steps, not 500 env steps" in notices
+    # a smaller batch range leaves the sweep file's rungs as they were
+    plan, notices = _planned(
+        ["sweep.budget.env_steps=4000", "sweep.space.train_batch_size.high=480"]
+    )
+    assert plan.budget.milestones == (500, 1000, 2000, 4000)
+    assert "first rung" not in notices
+
+
+def test_a_seed_group_meets_the_moved_rungs_with_all_its_seeds():
+    plan, _ = _planned(["sweep.budget.env_steps=4000", "sweep.seeds_per_trial=2"])
+    assert plan.budget.milestones == (2048,)
+    assert plan.search_budget.milestones == (4096,)
+
+
+def test_a_budget_below_the_largest_batch_turns_early_stopping_off_and_says_why():
+    plan, notices = _planned(["env=cartpole", "sweep.budget.env_steps=2000"])
+    assert not plan.budget.early_stopping
+    assert isinstance(make_scheduler(plan.budget), FIFOScheduler)
+    assert "largest train batch in this sweep (2,048 env steps)" in notices
+    assert "early stopping is off" in notices
+
+
+def test_the_composed_batch_sets_the_first_rung_when_the_batch_is_not_searched():
+    plan, notices = _planned(
+        [
+            "sweep.budget.env_steps=8000",
+            "~sweep.space.train_batch_size",
+            "algo.training.train_batch_size_per_learner=1500",
+        ]
+    )
+    assert "train_batch_size" not in plan.space.specs
+    assert plan.budget.milestones == (1500, 3000, 6000)
+    assert "first rung is at 1,500 env steps, not 1,000 env steps" in notices
+
+
 def test_an_env_step_budget_needs_no_notice():
     assert budget_notices(*_with_budget(settings_for(["sweep=default"]))) == []
 

@@ -84,8 +84,15 @@ class Budget:
         )
 
 
-def trial_budget(settings: Settings) -> Budget:
-    """The sweep's budget per trial and, for ASHA, its rungs in the same unit."""
+def trial_budget(settings: Settings, largest_iteration: int | None = None) -> Budget:
+    """The sweep's budget per trial and, for ASHA, its rungs in the same unit.
+
+    ``largest_iteration`` (env steps of the largest batch the space holds) keeps a
+    budget in env steps from putting a rung before any trial's first report: Tune's
+    ASHA scores a trial only at the highest rung its report has passed, so a trial
+    whose batch spans several rungs would be scored fewer times, and later, than one
+    with a small batch, which meets the first rung nearly untrained.
+    """
     sweep = settings.sweep
     unit, amount = sweep.budget.unit, float(sweep.budget.amount)
     scheduler = sweep.scheduler
@@ -99,9 +106,9 @@ def trial_budget(settings: Settings) -> Budget:
         points = tuple(interval * k for k in range(1, math.ceil(amount / interval)))
         return Budget(unit, amount, points, scheduler.reduction_factor, interval)
     if scheduler.type == "asha":
-        grace = scheduler.grace_fraction * amount
-        if unit != "time_s":
-            grace = float(max(math.ceil(grace), 1))
+        grace = requested_grace(settings)
+        if unit == "env_steps" and largest_iteration is not None:
+            grace = max(grace, float(largest_iteration))
         if grace < amount:
             # The rungs exactly as Ray's ASHA computes them from max_t and grace_period.
             rf = scheduler.reduction_factor
@@ -110,14 +117,46 @@ def trial_budget(settings: Settings) -> Budget:
     return Budget(unit, amount, milestones, scheduler.reduction_factor)
 
 
-def budget_notices(settings: Settings, budget: Budget) -> list[str]:
+def requested_grace(settings: Settings) -> float:
+    """ASHA's first rung as the sweep file asks for it: ``grace_fraction`` of the budget
+    (a whole number of env steps or iterations)."""
+    sweep = settings.sweep
+    grace = sweep.scheduler.grace_fraction * float(sweep.budget.amount)
+    if sweep.budget.unit != "time_s":
+        grace = float(max(math.ceil(grace), 1))
+    return grace
+
+
+def budget_notices(
+    settings: Settings, budget: Budget, largest_iteration: int | None = None
+) -> list[str]:
     """Sentences a user should read before a sweep starts (nothing is refused here)."""
     sweep = settings.sweep
     notices = []
+    asked = requested_grace(settings)
+    moved = budget.unit == "env_steps" and (largest_iteration or 0) > asked
     if sweep.scheduler.type == "asha" and not budget.early_stopping:
+        if moved:
+            notices.append(
+                f"sweep.budget ({budget.describe()}) leaves no room for ASHA's rungs: the "
+                f"largest train batch in this sweep ({largest_iteration:,} env steps) reports "
+                "its first result only at the end of a trial, and a rung must come after "
+                "every trial's first result; early stopping is off for this sweep (a budget "
+                "of several batches, or a smaller batch range, turns it on)."
+            )
+        else:
+            notices.append(
+                f"sweep.budget ({budget.describe()}) leaves no room for ASHA's grace period "
+                f"({sweep.scheduler.grace_fraction:g} of it): early stopping is off for this "
+                "sweep."
+            )
+    elif sweep.scheduler.type == "asha" and moved:
         notices.append(
-            f"sweep.budget ({budget.describe()}) leaves no room for ASHA's grace period "
-            f"({sweep.scheduler.grace_fraction:g} of it): early stopping is off for this sweep."
+            f"ASHA's first rung is at {budget.describe(budget.grace_period)}, not "
+            f"{budget.describe(asked)} ({sweep.scheduler.grace_fraction:g} of the budget): the "
+            "largest train batch in this sweep reports its first result only then, and every "
+            "trial must meet every rung, or small batches are judged more often, and nearly "
+            "untrained, than large ones."
         )
     searched = [name for name in DATA_PER_ITERATION if name in sweep.space]
     if budget.unit == "iterations" and searched:

@@ -43,7 +43,8 @@ def plan_search(settings: Settings, new_study: bool = True) -> SearchPlan:
     if new_study:
         check_new_study(settings)
         warm = warm_start(settings)
-    budget = trial_budget(settings)
+    largest = space.largest_iteration()
+    budget = trial_budget(settings, largest)
     baseline = baseline_values(settings)
     group = settings.sweep.seeds_per_trial  # search trials train seed, seed + 1, ...
     seeds = tuple(settings.seed + group + i for i in range(settings.sweep.verify.seed_cap))
@@ -57,5 +58,5 @@ def plan_search(settings: Settings, new_study: bool = True) -> SearchPlan:
         population=Population.of(settings),
         warm_trials=warm.trials,
         warm_lines=warm.lines,
-        notices=(*budget_notices(settings, budget), *warm.notices),
+        notices=(*budget_notices(settings, budget, largest), *warm.notices),
     )

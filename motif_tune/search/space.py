@@ -35,6 +35,7 @@ class SearchSpace:
         self.fixed_fragment = scaling.rollout_fragment_length
         self.fixed_batch = settings.algo.train_batch_size
         self.fixed_minibatch = settings.algo.training.get("minibatch_size")
+        self.learners = max(int(settings.scaling.learners.get("num_learners", 0) or 0), 1)
         check_space(self)
 
     def __call__(self, trial: Any) -> dict[str, Any]:
@@ -63,6 +64,13 @@ class SearchSpace:
                 return self(optuna.trial.FixedTrial(values))
         except ValueError:
             return None
+
+    def largest_iteration(self) -> int | None:
+        """The most env steps one training iteration of a trial in this space samples
+        (None: the batch is the algorithm's own default)."""
+        if TRAIN_BATCH_SIZE not in self.specs and self.fixed_batch is None:
+            return None
+        return _extreme(self, TRAIN_BATCH_SIZE, self.fixed_batch, max) * self.learners
 
     def _batch_pair(self, trial: Any, parallel: int) -> tuple[int | None, int | None]:
         fragment_spec = self.specs.get(ROLLOUT_FRAGMENT_LENGTH)
