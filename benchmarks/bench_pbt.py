@@ -53,6 +53,7 @@ FULL = {
     "sweep_overrides": [
         "sweep.verify.top_k=1",
         "sweep.verify.seeds=2",
+        "sweep.verify.extra_seeds=0",  # every finalist on the same two seeds, in every arm
         "sweep.objective.episodes=30",
     ],
 }

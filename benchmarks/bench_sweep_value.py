@@ -8,7 +8,9 @@ the default space's minibatch size and epochs, more than on the training seed; a
 4,000 it does not, and the composed config is as good as any) and each sweep seed,
 four arms spend about the same env steps:
 
-- ``tpe+asha``: ``sweep=default`` (TPE + ASHA, one seed per trial);
+- ``tpe+asha``: ``sweep=default`` (TPE + ASHA, one seed per trial; on CartPole the
+  budget is less than one batch of the space's largest train batch, 2,048, so ASHA
+  has no rung that every trial meets and the sweep runs without early stopping);
 - ``tpe+asha k=2``: the same with seed groups (``sweep.seeds_per_trial=2``),
   half the trials, each twice the env steps;
 - ``random+fifo``: random search without early stopping, as many full-length
