@@ -144,18 +144,31 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _commit() -> str | None:
+# What the benchmarks write: changes to these do not make a checkout's code differ.
+WRITTEN_HERE = ("benchmarks/RESULTS.md", "benchmarks/results.json", "benchmarks/plots/")
+
+
+def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO_DIR,
-            capture_output=True,
-            text=True,
-            timeout=5,
+            ["git", *args], cwd=REPO_DIR, capture_output=True, text=True, timeout=5
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return out.stdout if out.returncode == 0 else None
+
+
+def _commit() -> str | None:
+    """HEAD's short hash, and whether tracked files other than prose and the benchmarks'
+    own output differ from it: a figure is only as reproducible as the code it ran."""
+    head = (_git("rev-parse", "--short", "HEAD") or "").strip()
+    if not head:
+        return None
+    status = _git("status", "--porcelain", "--untracked-files=no") or ""
+    changed = [line[3:] for line in status.splitlines() if line[3:]]
+    if any(not (p.startswith(WRITTEN_HERE) or p.endswith(".md")) for p in changed):
+        return f"{head} with uncommitted changes"
+    return head
 
 
 def _load() -> list[float]:
@@ -206,6 +219,7 @@ def run_one(bench: Benchmark, quick: bool, plots_dir: Path) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "title": bench.title,
         "measured_at": _now(),
+        "commit": _commit(),
         "mode": "quick" if quick else "full",
         "load_before": _load(),
     }
@@ -229,10 +243,15 @@ def run_one(bench: Benchmark, quick: bool, plots_dir: Path) -> dict[str, Any]:
     return entry
 
 
+def _on(commit: str | None) -> str:
+    return f" on {commit}" if commit else ""
+
+
 def section_markdown(name: str, entry: dict[str, Any]) -> str:
     lines = [f"## {entry['title']}", ""]
     meta = (
-        f"Measured {entry['measured_at']} ({entry['mode']} mode) in {entry['wall_s']:.0f} s; "
+        f"Measured {entry['measured_at']}{_on(entry.get('commit'))} ({entry['mode']} mode) in "
+        f"{entry['wall_s']:.0f} s; "
         f"load average before/after: {_fmt_load(entry.get('load_before'))} / "
         f"{_fmt_load(entry.get('load_after'))}."
     )
@@ -321,7 +340,8 @@ def results_markdown(data: dict[str, Any]) -> str:
         f"- Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs "
         f"({m['physical_cores']} cores), {m['memory_gb']} GB memory; {m['os']}",
         f"- Python {m['python']}; {packages}",
-        f"- Checkout: {m.get('commit') or 'unknown'}",
+        f"- Checkout of the latest run: {m.get('commit') or 'unknown'} (each section names the "
+        "checkout it was measured on, where it was recorded)",
         "- The machine was shared: other processes may have used the CPUs during a run; each "
         "section gives the load average around it. Ratios compare runs made side by side "
         "within one benchmark.",
