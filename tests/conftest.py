@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import sqlite3
@@ -103,6 +104,25 @@ def isolated_runs(tmp_path, monkeypatch):
     # that points the CLI at a project of its own gets this back afterwards.
     monkeypatch.setenv(PROJECT_VAR, str(CHECKOUT))
     return tmp_path / "runs"
+
+
+_PROCESS_RAY_TOKEN = secrets.token_hex(32)
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[None]:
+    """One small local Ray for a module that builds Algorithms in this process, its auth
+    token kept out of $HOME (one token per process: Ray keeps the first it reads)."""
+    import ray
+    from ray._raylet import Config
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_AUTH_MODE", "token")
+        patch.setenv("RAY_AUTH_TOKEN", _PROCESS_RAY_TOKEN)
+        Config.initialize("")  # re-read the auth settings, as ray.init's own setup does
+        ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
+        yield
+        ray.shutdown()
 
 
 @pytest.fixture(scope="module", autouse=True)

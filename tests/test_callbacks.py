@@ -53,23 +53,6 @@ def test_envs_without_motif_infos_log_nothing() -> None:
     assert episode_means([_episode([{}, {"other": 1}])]) == {}
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    """One small local Ray for this module, its auth token kept out of $HOME."""
-    import secrets
-
-    import ray
-    from ray._raylet import Config
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RAY_AUTH_MODE", "token")
-        patch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
-        Config.initialize("")  # re-read the auth settings, as ray.init's own setup does
-        ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
-        yield
-        ray.shutdown()
-
-
 def _tiny_ppo(env_config: dict):
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.connectors.env_to_module import FlattenObservations

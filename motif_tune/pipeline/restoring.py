@@ -1,5 +1,6 @@
-"""Which checkpoint a restored trial reads: the one Tune names, or the newest beside it
-when a killed driver's saved state names one since deleted."""
+"""Which checkpoint a restored trial reads (the one Tune names, or the newest beside it
+when a killed driver's saved state names one since deleted), and whether it was taken
+at the end of the trial's budget."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from motif_tune.rllib.algorithm import RLLIB_METADATA
+from motif_tune.search.budget import Budget
 
 log = logging.getLogger(__name__)
 
@@ -29,3 +31,11 @@ def existing_checkpoint(saved: Any) -> Any:
     from ray.tune import Checkpoint
 
     return type(saved)(checkpoint=Checkpoint.from_directory(str(newest)), metrics=saved.metrics)
+
+
+def spent_its_budget(saved: Any, budget: Budget) -> bool:
+    """Whether ``saved`` (a Tune training result) is the trial's last: a driver killed
+    after a trial's final result but before Tune recorded it as finished leaves the trial
+    to be restored from its final checkpoint, and it must not train past its budget."""
+    spent = (getattr(saved, "metrics", None) or {}).get(budget.result_key)
+    return isinstance(spent, int | float) and spent >= budget.amount

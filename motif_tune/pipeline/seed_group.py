@@ -22,6 +22,7 @@ from typing import Any
 
 from motif_tune.compat.ray import build_algorithm_in
 from motif_tune.config import Settings
+from motif_tune.pipeline.restoring import existing_checkpoint, spent_its_budget
 from motif_tune.results import OBJECTIVE, SEEDS_MEAN, SEEDS_SE, is_number
 from motif_tune.rllib.builder import algorithm_class
 from motif_tune.search.budget import Budget
@@ -86,6 +87,7 @@ def make_seed_group(base: Settings, budget: Budget, seeds: int) -> type:
     from ray.tune import Trainable
 
     rule = base.sweep.seed_group_score
+    group_budget = budget.for_group(seeds)
 
     class SeedGroup(Trainable):
         @classmethod
@@ -93,6 +95,7 @@ def make_seed_group(base: Settings, budget: Budget, seeds: int) -> type:
             return trial_placement(base, algo_cls, config, seeds)
 
         def setup(self, config: dict) -> None:
+            self._spent = False  # restored from the checkpoint that ended its budget
             self._searched = searched_values(config)
             self._report = Reporter(base)
             self._members = []
@@ -107,11 +110,22 @@ def make_seed_group(base: Settings, budget: Budget, seeds: int) -> type:
             return group_result([member.train() for member in self._members], rule)
 
         def train(self) -> dict:
+            if self._spent:  # Tune ends the trial on its restored last result
+                from ray.tune.result import RESULT_DUPLICATE
+
+                return {RESULT_DUPLICATE: True}
             result = super().train()
             result.update(
                 self._report.cost(result, self.trial_resources, type(self), self._searched)
             )
             return result
+
+        def restore(self, checkpoint_path: Any) -> None:
+            """As a single-seed trial restores: the newest checkpoint on disk, and no
+            training past the group's budget."""
+            saved = existing_checkpoint(checkpoint_path)
+            self._spent = spent_its_budget(saved, group_budget)
+            super().restore(saved)
 
         def save_checkpoint(self, checkpoint_dir: str) -> None:
             first, *others = self._members

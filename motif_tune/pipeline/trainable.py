@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from motif_tune.config import Settings
-from motif_tune.pipeline.restoring import existing_checkpoint
+from motif_tune.pipeline.restoring import existing_checkpoint, spent_its_budget
 from motif_tune.results import OBJECTIVE
 from motif_tune.rllib.builder import algorithm_class
 from motif_tune.search.budget import Budget
@@ -48,6 +48,7 @@ def make_trainable(base: Settings, budget: Budget, seeds: int = 1) -> type:
             return trial_placement(base, algo_cls, config)
 
         def __init__(self, config: Any = None, **kwargs: Any) -> None:
+            self._spent = False  # restored from the checkpoint that ended its budget
             self._searched = searched_values(config)
             self._scorer = Scorer(base.sweep.metric, base.sweep.objective, budget)
             self._report = Reporter(base)
@@ -60,6 +61,10 @@ def make_trainable(base: Settings, budget: Budget, seeds: int = 1) -> type:
             dropped, so an ``evaluation/`` key always means an evaluation of this
             iteration. Evaluation time is not counted in ``time_total_s``.
             """
+            if self._spent:  # Tune ends the trial on its restored last result
+                from ray.tune.result import RESULT_DUPLICATE
+
+                return {RESULT_DUPLICATE: True}
             result = self._report.checked(super().train())
             result[OBJECTIVE] = self._scorer.score(result, self.evaluate)
             result.update(
@@ -70,8 +75,11 @@ def make_trainable(base: Settings, budget: Budget, seeds: int = 1) -> type:
         def restore(self, checkpoint_path: Any) -> None:
             """Restore, from the newest checkpoint on disk when Tune's saved state names
             one it has since deleted (a driver killed between Tune keeping a newer
-            checkpoint and saving its state); RLlib's state restores the iteration."""
-            super().restore(existing_checkpoint(checkpoint_path))
+            checkpoint and saving its state); RLlib's state restores the iteration. A
+            trial restored at the end of its budget trains no further."""
+            saved = existing_checkpoint(checkpoint_path)
+            self._spent = spent_its_budget(saved, budget)
+            super().restore(saved)
 
         def get_auto_filled_metrics(self, *args: Any, **kwargs: Any) -> dict:
             """Report the searched values as the trial's config, not RLlib's 300 keys."""
