@@ -288,6 +288,7 @@ def run(
         for row in rows:
             budget = budget_env_steps[row.env]
             row.scores = [retrain(row, s, budget, eval_episodes) for s in retrain_seeds]
+        without_rungs = [env for env in envs if not _early_stopping(env, budget_env_steps[env])]
     setup = {
         "envs": list(envs),
         "sweep_seeds": list(sweep_seeds),
@@ -296,12 +297,33 @@ def run(
         "num_samples": num_samples,
         "eval_episodes": eval_episodes,
         "sweep_overrides": list(sweep_overrides),
+        "without_early_stopping": without_rungs,
     }
     return {
         "setup": setup,
         "rows": [asdict(r) for r in rows],
         "arms": arm_summaries(rows),
     }
+
+
+def _no_rungs(envs: list[str]) -> str:
+    if not envs:
+        return ""
+    return (
+        f" On {', '.join(envs)} the budget is less than one batch of the space's largest "
+        f"train batch, so ASHA has no rung that every trial meets: `{TPE}` and `{GROUPS}` "
+        "ran there without early stopping (the sweep says so)."
+    )
+
+
+def _early_stopping(env: str, budget: int) -> bool:
+    """Whether ``sweep=default`` at ``budget`` env steps has an ASHA rung that every trial
+    meets (none when one batch of the space's largest is more than the budget)."""
+    from motif_tune.config.composition import compose_settings
+    from motif_tune.search.plan import plan_search
+
+    settings = compose_settings([*ENVS[env], "sweep=default", f"sweep.budget.env_steps={budget}"])
+    return plan_search(settings, new_study=False).budget.early_stopping
 
 
 def _budgets(budgets: dict[str, int] | int) -> str:
@@ -452,7 +474,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"groups of two for `{GROUPS}`; as many full trials as `{TPE}` spent for `{RANDOM}`), "
             f"also `{overrides}`. Each champion and the defaults are trained again on seeds "
             f"{setup['retrain_seeds']} and scored over {setup['eval_episodes']} greedy "
-            "episodes (`evaluate seed=0`, the same for every checkpoint).",
+            "episodes (`evaluate seed=0`, the same for every checkpoint)."
+            + _no_rungs(setup.get("without_early_stopping") or []),
             "",
             "Per arm and env: mean re-trained return, its 95% t-interval over the sweep "
             "seeds' means (the defaults: over their re-train seeds), how often the champion "
