@@ -106,23 +106,23 @@ def isolated_runs(tmp_path, monkeypatch):
     return tmp_path / "runs"
 
 
-_PROCESS_RAY_TOKEN = secrets.token_hex(32)
-
-
 @pytest.fixture(scope="module")
 def ray_local() -> Iterator[None]:
     """One small local Ray for a module that builds Algorithms in this process, its auth
-    token kept out of $HOME (one token per process: Ray keeps the first it reads)."""
+    token kept out of $HOME (Ray's auth settings re-read, and any token an earlier
+    module's Ray read in this process forgotten, before and after)."""
     import ray
-    from ray._raylet import Config
+
+    from motif_tune.compat.ray import reload_auth_settings
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAY_AUTH_MODE", "token")
-        patch.setenv("RAY_AUTH_TOKEN", _PROCESS_RAY_TOKEN)
-        Config.initialize("")  # re-read the auth settings, as ray.init's own setup does
+        patch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
+        reload_auth_settings()
         ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
         yield
         ray.shutdown()
+    reload_auth_settings()
 
 
 @pytest.fixture(scope="module", autouse=True)

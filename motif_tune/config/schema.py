@@ -122,6 +122,11 @@ class ScalingSettings(_Model):
         return self.env_runners.get("num_envs_per_env_runner", 1)
 
     @property
+    def num_learners(self) -> int:
+        """Remote learners (0: one local learner in the trial's main process)."""
+        return int(self.learners.get("num_learners", 0) or 0)
+
+    @property
     def rollout_fragment_length(self) -> int | Literal["auto"]:
         return self.env_runners.get("rollout_fragment_length", "auto")
 

@@ -39,3 +39,12 @@ def spent_its_budget(saved: Any, budget: Budget) -> bool:
     to be restored from its final checkpoint, and it must not train past its budget."""
     spent = (getattr(saved, "metrics", None) or {}).get(budget.result_key)
     return isinstance(spent, int | float) and spent >= budget.amount
+
+
+def ended_on_restore() -> dict:
+    """What ``train()`` answers for a trial restored at the end of its budget: Tune's
+    "no new result" marker, on which Tune ends the trial with its restored last result
+    (and tells no callback of a new one)."""
+    from ray.tune.result import RESULT_DUPLICATE
+
+    return {RESULT_DUPLICATE: True}

@@ -22,7 +22,11 @@ from typing import Any
 
 from motif_tune.compat.ray import build_algorithm_in
 from motif_tune.config import Settings
-from motif_tune.pipeline.restoring import existing_checkpoint, spent_its_budget
+from motif_tune.pipeline.restoring import (
+    ended_on_restore,
+    existing_checkpoint,
+    spent_its_budget,
+)
 from motif_tune.results import OBJECTIVE, SEEDS_MEAN, SEEDS_SE, is_number
 from motif_tune.rllib.builder import algorithm_class
 from motif_tune.search.budget import Budget
@@ -110,10 +114,8 @@ def make_seed_group(base: Settings, budget: Budget, seeds: int) -> type:
             return group_result([member.train() for member in self._members], rule)
 
         def train(self) -> dict:
-            if self._spent:  # Tune ends the trial on its restored last result
-                from ray.tune.result import RESULT_DUPLICATE
-
-                return {RESULT_DUPLICATE: True}
+            if self._spent:  # restored at the end of its budget
+                return ended_on_restore()
             result = super().train()
             result.update(
                 self._report.cost(result, self.trial_resources, type(self), self._searched)

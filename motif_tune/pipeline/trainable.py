@@ -19,7 +19,11 @@ from __future__ import annotations
 from typing import Any
 
 from motif_tune.config import Settings
-from motif_tune.pipeline.restoring import existing_checkpoint, spent_its_budget
+from motif_tune.pipeline.restoring import (
+    ended_on_restore,
+    existing_checkpoint,
+    spent_its_budget,
+)
 from motif_tune.results import OBJECTIVE
 from motif_tune.rllib.builder import algorithm_class
 from motif_tune.search.budget import Budget
@@ -61,10 +65,8 @@ def make_trainable(base: Settings, budget: Budget, seeds: int = 1) -> type:
             dropped, so an ``evaluation/`` key always means an evaluation of this
             iteration. Evaluation time is not counted in ``time_total_s``.
             """
-            if self._spent:  # Tune ends the trial on its restored last result
-                from ray.tune.result import RESULT_DUPLICATE
-
-                return {RESULT_DUPLICATE: True}
+            if self._spent:  # restored at the end of its budget
+                return ended_on_restore()
             result = self._report.checked(super().train())
             result[OBJECTIVE] = self._scorer.score(result, self.evaluate)
             result.update(

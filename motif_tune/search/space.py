@@ -35,7 +35,7 @@ class SearchSpace:
         self.fixed_fragment = scaling.rollout_fragment_length
         self.fixed_batch = settings.algo.train_batch_size
         self.fixed_minibatch = settings.algo.training.get("minibatch_size")
-        self.learners = max(int(settings.scaling.learners.get("num_learners", 0) or 0), 1)
+        self.learners = max(scaling.num_learners, 1)
         check_space(self)
 
     def __call__(self, trial: Any) -> dict[str, Any]:
