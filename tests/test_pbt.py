@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -19,7 +20,13 @@ from motif_tune.errors import ConfigError
 from motif_tune.search.budget import trial_budget
 from motif_tune.search.population import KeepInRange
 from motif_tune.search.ranking import TrialScore, choose_finalists, verification_points
-from motif_tune.search.schedule import SCHEDULE, Schedule
+from motif_tune.search.schedule import (
+    EXPLOIT_SOURCE,
+    EXPLOIT_STEP,
+    SCHEDULE,
+    ExploitLog,
+    Schedule,
+)
 from tests.conftest import clean_environ, cli, kill_when, runs_by_role, settings_for
 
 LR, ENTROPY = "algo.training.lr", "algo.training.entropy_coeff"
@@ -131,6 +138,38 @@ def test_a_schedule_copied_at_a_step_keeps_the_source_up_to_it_and_replays_in_or
     assert (
         mine.describe() == "lr=0.0003; at 1,000 env steps lr=0.0002; at 2,000 env steps lr=0.0005"
     )
+
+
+def _exploit_report(source: str, step: float, lr: float) -> dict:
+    return {EXPLOIT_SOURCE: source, EXPLOIT_STEP: step, "values": {LR: lr}}
+
+
+def test_a_member_that_copies_the_same_checkpoint_twice_has_two_exploits():
+    log = ExploitLog()
+    assert log.observe("a", {"values": {LR: 1e-4}}) is False
+    assert log.observe("a", _exploit_report("b", 512, 3e-4)) is True
+    # b has not reported since: a copies b's checkpoint at 512 again, same values.
+    assert log.observe("a", _exploit_report("b", 512, 3e-4)) is True
+    assert [(e["source"], e["step"], e["old"][LR]) for e in log.events["a"]] == [
+        ("b", 512.0, 1e-4),
+        ("b", 512.0, 3e-4),
+    ]
+
+
+def test_a_restored_member_replaying_its_last_exploit_records_it_once():
+    log = ExploitLog()
+    log.observe("a", _exploit_report("b", 512, 3e-4))
+    log.observe("c", _exploit_report("b", 256, 2e-4))
+    resumed = pickle.loads(pickle.dumps(log))  # as Tune restores the search state
+    assert resumed.observe("a", _exploit_report("b", 512, 3e-4)) is False  # the replay
+    assert resumed.observe("a", _exploit_report("b", 512, 3e-4)) is True  # then a real copy
+    assert resumed.observe("c", _exploit_report("b", 768, 2e-4)) is True  # another step
+    assert [len(resumed.events[t]) for t in ("a", "c")] == [2, 2]
+    retried = ExploitLog()
+    retried.observe("a", _exploit_report("b", 512, 3e-4))
+    retried.restarted("a")
+    assert retried.observe("a", {"values": {LR: 3e-4}}) is False  # its own checkpoint
+    assert retried.observe("a", _exploit_report("b", 512, 3e-4)) is True  # a real copy
 
 
 def test_a_population_verifies_its_best_schedules_and_the_baseline_nobody_kept():

@@ -104,24 +104,55 @@ def trained_values_of(result: Mapping[str, Any]) -> dict[str, Any]:
 
 class ExploitLog:
     """Each member's exploits as its reports tell them (the step, the trial it copied,
-    its values before and after), each once: a resumed sweep may restore a copied
-    checkpoint again."""
+    its values before and after).
+
+    A member may copy the same checkpoint twice (its source has not reported since), and
+    each copy is an exploit. A member restored by a resumed sweep or a retried trial
+    restores its newest checkpoint, which may be the one it copied, and its first report
+    then tells of that exploit again: after :meth:`carry_over` (a resumed log) or
+    :meth:`restarted` (one member), a member's first report that repeats its last
+    recorded exploit is that replay, not a new exploit.
+    """
 
     def __init__(self) -> None:
         self.events: dict[str, list[dict[str, Any]]] = {}
         self.values: dict[str, dict[str, Any]] = {}  # the last values each member reported
+        self._replayable: dict[str, dict[str, Any]] = {}  # restarted member -> last exploit
+
+    def carry_over(self) -> None:
+        """Every member's next report may replay its last exploit (a resumed sweep)."""
+        self._replayable = {t: events[-1] for t, events in self.events.items() if events}
+
+    def restarted(self, trial_id: str) -> None:
+        """``trial_id``'s next report may replay its last exploit (a retried trial)."""
+        if self.events.get(trial_id):
+            self._replayable[trial_id] = self.events[trial_id][-1]
 
     def observe(self, trial_id: str, result: Mapping[str, Any]) -> bool:
-        """Take one report of ``trial_id``; True when it tells of an exploit not yet seen."""
+        """Take one report of ``trial_id``; True when it tells of a new exploit."""
         values = trained_values_of(result)
         source, new = result.get(EXPLOIT_SOURCE), False
+        replayable = self._replayable.pop(trial_id, None)
         if source is not None:
-            step = float(result.get(EXPLOIT_STEP) or 0.0)
-            events = self.events.setdefault(trial_id, [])
-            if all((e["source"], e["step"]) != (source, step) for e in events):
-                old = self.values.get(trial_id, {})
-                events.append({"step": step, "source": source, "old": old, "new": values})
+            event = {"step": float(result.get(EXPLOIT_STEP) or 0.0), "source": source}
+            event |= {"old": self.values.get(trial_id, {}), "new": values}
+            if not _same_exploit(replayable, event):
+                self.events.setdefault(trial_id, []).append(event)
                 new = True
         if values:
             self.values[trial_id] = values
         return new
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"events": self.events, "values": self.values}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled with a resumed sweep's search state: its members restart."""
+        self.events, self.values = state["events"], state["values"]
+        self.carry_over()
+
+
+def _same_exploit(recorded: Mapping[str, Any] | None, told: Mapping[str, Any]) -> bool:
+    """Whether a report tells of the ``recorded`` exploit: same source, step and values."""
+    keys = ("source", "step", "new")
+    return recorded is not None and all(recorded.get(k) == told[k] for k in keys)

@@ -115,6 +115,7 @@ class MLflowTrialCallback(Callback):
                 self._exploits.events[trial_id] = json.loads(run.data.tags[TAG_LINEAGE])
             if not run.data.params:
                 self._without_params.add(trial_id)
+        self._exploits.carry_over()
         if self.journal is None:
             return
         for trial_id, steps in self.journal.read().items():
@@ -288,6 +289,10 @@ class MLflowTrialCallback(Callback):
                 self.journal.close()
             else:
                 self.journal.remove()
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        """A failed trial Tune retries restores its newest checkpoint (maybe a copied one)."""
+        self._exploits.restarted(trial.trial_id)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._end(trial, "FAILED", "failed")
