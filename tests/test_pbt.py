@@ -420,9 +420,10 @@ def test_a_pbt_sweep_killed_after_an_exploit_resumes_with_its_population_intact(
         events = json.loads(trial.data.tags.get("motif_tune.lineage", "[]"))
         trial_id = trial.data.tags["motif_tune.trial_id"]
         history = client.get_metric_history(trial.info.run_id, "num_env_steps_sampled_lifetime")
+        reported = {m.value for m in history}
         for event in events:
             assert event["source"] in ids and event["source"] != trial_id
-            assert event["step"] + 256 in {m.value for m in history}, (event, history)
+            assert event["step"] + 256 in reported, (event, sorted(reported))
         steps = [m.step for m in client.get_metric_history(trial.info.run_id, "time_this_iter_s")]
         assert len(steps) == len(set(steps))
     assert any(json.loads(t.data.tags.get("motif_tune.lineage", "[]")) for t in trials)

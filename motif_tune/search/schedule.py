@@ -134,8 +134,12 @@ class ExploitLog:
         source, new = result.get(EXPLOIT_SOURCE), False
         replayable = self._replayable.pop(trial_id, None)
         if source is not None:
-            event = {"step": float(result.get(EXPLOIT_STEP) or 0.0), "source": source}
-            event |= {"old": self.values.get(trial_id, {}), "new": values}
+            event = {
+                "step": float(result.get(EXPLOIT_STEP) or 0.0),
+                "source": source,
+                "old": self.values.get(trial_id, {}),
+                "new": values,
+            }
             if not _same_exploit(replayable, event):
                 self.events.setdefault(trial_id, []).append(event)
                 new = True
