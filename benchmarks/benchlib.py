@@ -299,6 +299,11 @@ def _proc_stat() -> tuple[int, int]:
     return total - idle, total
 
 
+def machine_busy_s() -> float:
+    """CPU-seconds the whole machine has spent busy since boot (``/proc/stat``)."""
+    return _proc_stat()[0] / _CLOCK_TICKS
+
+
 def _tree_cpu(pid: int) -> dict[int, float]:
     """CPU seconds (user + system) of a process and each of its descendants."""
     try:

@@ -70,6 +70,13 @@ BENCHMARKS = [
         {},
     ),
     Benchmark("startup", "bench_startup", "Start-up time and peak memory", {}, {}),
+    Benchmark(
+        "reuse",
+        "bench_reuse",
+        "Trial processes: reused, or one per trial",
+        {},
+        {},
+    ),
     Benchmark("faults", "bench_faults", "Throughput with a flaky env", {}, {}),
     Benchmark(
         "outage",
@@ -303,6 +310,9 @@ def headline(entries: dict[str, dict[str, Any]]) -> list[str]:
     r = entries.get("startup", {}).get("results")
     if r:
         lines.append(importlib.import_module("bench_startup").headline(r))
+    r = entries.get("reuse", {}).get("results")
+    if r:
+        lines.append(importlib.import_module("bench_reuse").headline(r))
     r = entries.get("warm-start", {}).get("results")
     if r:
         cold, warm = r["rows"][1], r["rows"][2]

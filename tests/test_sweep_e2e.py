@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -229,3 +230,15 @@ assert all(e.get_actions().shape == (1, 6) for e in episodes)
 print("episodes", len(episodes))
 algo.stop()
 """
+
+
+def test_a_trial_process_takes_the_next_trial(shared_sweep):
+    """Three search trials, two at a time: the third runs in a process a finished trial
+    left (its results as a new process's: ``tests/test_reuse.py``), not a fourth one."""
+    experiment = shared_sweep.runs / "ray_results" / shared_sweep.run_name
+    pids = {}
+    for results in experiment.glob("trial_*/result.json"):
+        reported = [json.loads(line) for line in results.read_text().splitlines() if line]
+        pids[results.parent.name] = {r["pid"] for r in reported}
+    assert len(pids) == 3 and all(len(p) == 1 for p in pids.values()), pids
+    assert len(set().union(*pids.values())) == 2, pids

@@ -167,6 +167,12 @@ def make_scheduled_trial(base: Settings, budget: Budget) -> type:
         def cleanup(self) -> None:
             self._algo.stop()
 
+        def reset_config(self, new_config: dict) -> bool:
+            """Take Tune's next trial in this process: built anew from ``new_config``."""
+            self.cleanup()
+            self.setup(new_config)
+            return True
+
         def get_auto_filled_metrics(self, *args: Any, **kwargs: Any) -> dict:
             filled = super().get_auto_filled_metrics(*args, **kwargs)
             filled["config"] = searched_values(self.config)

@@ -149,6 +149,12 @@ def make_seed_group(base: Settings, budget: Budget, seeds: int) -> type:
             for member in self._members:
                 member.algo.stop()
 
+        def reset_config(self, new_config: dict) -> bool:
+            """Take Tune's next trial in this process: built anew from ``new_config``."""
+            self.cleanup()
+            self.setup(new_config)
+            return True
+
         def get_auto_filled_metrics(self, *args: Any, **kwargs: Any) -> dict:
             filled = super().get_auto_filled_metrics(*args, **kwargs)
             filled["config"] = dict(self._searched)

@@ -83,6 +83,15 @@ def make_trainable(base: Settings, budget: Budget, seeds: int = 1) -> type:
             self._spent = spent_its_budget(saved, budget)
             super().restore(saved)
 
+        def reset_config(self, new_config: dict) -> bool:
+            """Take Tune's next trial in this process: RLlib cannot change an Algorithm's
+            config in place, so this one is stopped and built again, as a new process
+            would build it; what the reuse saves is the process and its imports."""
+            storage = self._storage
+            self.cleanup()
+            type(self).__init__(self, config=new_config, storage=storage)
+            return True
+
         def get_auto_filled_metrics(self, *args: Any, **kwargs: Any) -> dict:
             """Report the searched values as the trial's config, not RLlib's 300 keys."""
             from ray.tune.trainable import Trainable

@@ -56,7 +56,7 @@ def search_tuner(plan: SweepPlan, sweep_run: SweepRun) -> tune.Tuner:
         points = population_points(settings, plan.search, sweep_run.run_id)
         # Every member exists from the start (Tune runs as many as the cluster fits, PBT
         # pauses them at comparisons in turn): a member not yet created could be neither
-        # copied nor compared.
+        # copied nor compared. Each member keeps a process of its own (no reuse).
         tune_config = tune.TuneConfig(
             search_alg=PopulationRecorder(
                 points, settings.study_storage, settings.run_name, len(points)
@@ -73,6 +73,7 @@ def search_tuner(plan: SweepPlan, sweep_run: SweepRun) -> tune.Tuner:
         scheduler=make_scheduler(budget),
         num_samples=settings.sweep.num_samples,
         max_concurrent_trials=plan.concurrency,
+        reuse_actors=settings.sweep.reuse_processes,
     )
     return make_tuner(plan, settings.run_name, trainable, tune_config, callbacks, budget)
 
@@ -103,6 +104,7 @@ def verification_tuner(
             points_to_evaluate=points, max_concurrent=plan.concurrency
         ),
         num_samples=len(points),
+        reuse_actors=plan.settings.sweep.reuse_processes,
     )
     callbacks = sweep_callbacks(plan, sweep_run, "verify", len(points), plan.budget, round_)
     name = Path(path).name
