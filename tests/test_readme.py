@@ -529,6 +529,7 @@ def test_readme_default_sweep_is_the_file():
 
 RUN_DEPENDENT = (
     (r"[0-9a-f]{32}", "<id>"),  # MLflow run ids
+    (r"-verify-\d+/", "-verify/"),  # the verification round a checkpoint comes from
     (r"(?<![0-9A-Za-z])[0-9a-f]{5}_\d{5}(?!\d)", "<id>"),  # verification trial ids
     (r"(?<![0-9A-Za-z])(?=[a-f]*\d)[0-9a-f]{8}(?![0-9A-Za-z])", "<id>"),  # search trial ids
     (r"(?<==)[^\s,:;]+", "<value>"),  # searched values
