@@ -4,10 +4,13 @@ results, iteration for iteration, as a new instance built from that config.
 
 The trainables are driven here as Tune drives them (``reset(config)``, then
 ``train()``); a sweep that reuses its processes is checked in
-``tests/test_sweep_e2e.py``.
+``tests/test_sweep_e2e.py``, one that keeps a process per trial here.
 """
 
 from __future__ import annotations
+
+import json
+import subprocess
 
 import pytest
 
@@ -17,7 +20,7 @@ from motif_tune.results import OBJECTIVE
 from motif_tune.search.budget import trial_budget
 from motif_tune.search.params import SEED
 from motif_tune.search.schedule import SCHEDULE, Schedule
-from tests.conftest import settings_for
+from tests.conftest import cli, settings_for
 
 pytestmark = pytest.mark.slow
 
@@ -85,3 +88,25 @@ def test_a_reused_trial_process_trains_the_next_trial_as_a_new_one_would(
     finally:
         fresh.stop()
     assert [r["training_iteration"] for r in again] == [1, 2]
+
+
+def test_a_sweep_told_not_to_reuse_runs_each_trial_in_a_process_of_its_own(isolated_runs):
+    """``sweep.reuse_processes=false``: three trials, two at a time, three processes."""
+    proc = subprocess.run(
+        cli(
+            "sweep",
+            "sweep=smoke",
+            "sweep.num_samples=3",
+            "sweep.budget.iterations=1",
+            "sweep.objective.episodes=5",
+            "sweep.reuse_processes=false",
+            "run_name=apart",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = list((isolated_runs / "ray_results" / "apart").glob("trial_*/result.json"))
+    pids = {json.loads(line)["pid"] for path in results for line in path.read_text().splitlines()}
+    assert len(results) == 3 and len(pids) == 3
