@@ -20,18 +20,16 @@ from typing import Any
 
 from benchlib import (
     MOTIF_TUNE,
-    child_env,
     log,
     machine_busy_s,
     median,
     new_figure,
-    require_ok,
-    run_process,
     save_figure,
     scratch,
     table,
     trial_results,
 )
+from sweep_runs import run_command
 
 FULL = {"rounds": 3, "trials": 6, "finalists": 2}
 QUICK = {"rounds": 1, "trials": 3, "finalists": 1}
@@ -54,15 +52,8 @@ def _sweep(arm: str, reuse: str, round_: int, trials: int, finalists: int, root:
         f"run_name={name}",
     ]
     busy = machine_busy_s()
-    run = run_process(
-        command,
-        env=child_env(home, ray_token=False),
-        cwd=home,
-        timeout_s=TIMEOUT_S,
-        log_file=home / "output.log",
-    )
+    run = run_command(command, home, TIMEOUT_S, name)
     cpu_s = machine_busy_s() - busy
-    require_ok(run, f"{arm}, round {round_ + 1}")
     results = {
         **trial_results(home / "ray_results" / name),
         **trial_results(home / "ray_results" / f"{name}-verify"),

@@ -40,7 +40,9 @@ def _parse(text: str) -> Any:
     return text
 
 
-def _run(command: list[str], home: Path, timeout_s: float, what: str) -> Any:
+def run_command(command: list[str], home: Path, timeout_s: float, what: str) -> Any:
+    """Run ``command`` with its files under ``home`` (output in ``logs/<what>.log``);
+    stop the benchmark if it fails."""
     run = run_process(
         command,
         env=child_env(home, ray_token=False),
@@ -66,7 +68,7 @@ def run_sweep(
         f"sweep.budget.env_steps={budget}",
         *extra,
     ]
-    run = _run(command, home, SWEEP_TIMEOUT_S, name)
+    run = run_command(command, home, SWEEP_TIMEOUT_S, name)
     (parent,) = runs_tagged(home, name, "sweep")
     champion = {
         key.removeprefix("best."): _parse(value)

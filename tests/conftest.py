@@ -64,6 +64,14 @@ def runs_by_role(store: Path, role: str) -> list:
     )
 
 
+def trial_pids(experiment: Path) -> dict[str, set[int]]:
+    """The process ids each trial of a Tune experiment folder reported from."""
+    return {
+        results.parent.name: {json.loads(line)["pid"] for line in results.read_text().splitlines()}
+        for results in experiment.glob("trial_*/result.json")
+    }
+
+
 def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
     """The config composed as the command line composes it."""
     return compose(overrides)

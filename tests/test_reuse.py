@@ -9,7 +9,6 @@ The trainables are driven here as Tune drives them (``reset(config)``, then
 
 from __future__ import annotations
 
-import json
 import subprocess
 
 import pytest
@@ -20,7 +19,7 @@ from motif_tune.results import OBJECTIVE
 from motif_tune.search.budget import trial_budget
 from motif_tune.search.params import SEED
 from motif_tune.search.schedule import SCHEDULE, Schedule
-from tests.conftest import cli, settings_for
+from tests.conftest import cli, settings_for, trial_pids
 
 pytestmark = pytest.mark.slow
 
@@ -107,6 +106,5 @@ def test_a_sweep_told_not_to_reuse_runs_each_trial_in_a_process_of_its_own(isola
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    results = list((isolated_runs / "ray_results" / "apart").glob("trial_*/result.json"))
-    pids = {json.loads(line)["pid"] for path in results for line in path.read_text().splitlines()}
-    assert len(results) == 3 and len(pids) == 3
+    pids = trial_pids(isolated_runs / "ray_results" / "apart")
+    assert len(pids) == 3 and len(set().union(*pids.values())) == 3

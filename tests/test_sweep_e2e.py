@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import trial_pids
 from tests.test_faults import LOGTEST, READY
 
 pytestmark = pytest.mark.slow
@@ -235,10 +235,6 @@ algo.stop()
 def test_a_trial_process_takes_the_next_trial(shared_sweep):
     """Three search trials, two at a time: the third runs in a process a finished trial
     left (its results as a new process's: ``tests/test_reuse.py``), not a fourth one."""
-    experiment = shared_sweep.runs / "ray_results" / shared_sweep.run_name
-    pids = {}
-    for results in experiment.glob("trial_*/result.json"):
-        reported = [json.loads(line) for line in results.read_text().splitlines() if line]
-        pids[results.parent.name] = {r["pid"] for r in reported}
+    pids = trial_pids(shared_sweep.runs / "ray_results" / shared_sweep.run_name)
     assert len(pids) == 3 and all(len(p) == 1 for p in pids.values()), pids
     assert len(set().union(*pids.values())) == 2, pids

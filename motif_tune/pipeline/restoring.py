@@ -1,6 +1,7 @@
 """Which checkpoint a restored trial reads (the one Tune names, or the newest beside it
-when a killed driver's saved state names one since deleted), and whether it was taken
-at the end of the trial's budget."""
+when a killed driver's saved state names one since deleted), whether it was taken at
+the end of the trial's budget, and how a trainable takes Tune's next trial in its
+process."""
 
 from __future__ import annotations
 
@@ -39,6 +40,17 @@ def spent_its_budget(saved: Any, budget: Budget) -> bool:
     to be restored from its final checkpoint, and it must not train past its budget."""
     spent = (getattr(saved, "metrics", None) or {}).get(budget.result_key)
     return isinstance(spent, int | float) and spent >= budget.amount
+
+
+class SetUpAgainOnReset:
+    """Mixin for a Tune ``Trainable`` whose ``setup`` builds all it trains: it takes
+    Tune's next trial in its process (``reuse_actors``) by cleaning up and setting up
+    again from the new config, as a new process would."""
+
+    def reset_config(self, new_config: dict) -> bool:
+        self.cleanup()  # type: ignore[attr-defined]
+        self.setup(new_config)  # type: ignore[attr-defined]
+        return True
 
 
 def ended_on_restore() -> dict:

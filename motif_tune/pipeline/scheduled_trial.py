@@ -27,7 +27,7 @@ from typing import Any
 
 from motif_tune.compat.ray import build_algorithm_in
 from motif_tune.config import Settings
-from motif_tune.pipeline.restoring import existing_checkpoint
+from motif_tune.pipeline.restoring import SetUpAgainOnReset, existing_checkpoint
 from motif_tune.results import OBJECTIVE
 from motif_tune.rllib.builder import algorithm_class
 from motif_tune.rllib.mutation import sync_learning_rate, trained_values
@@ -57,7 +57,7 @@ def make_scheduled_trial(base: Settings, budget: Budget) -> type:
     def new_scorer() -> Scorer:  # at the start, and afresh after every restore
         return Scorer(base.sweep.metric, base.sweep.objective, budget)
 
-    class ScheduledTrial(Trainable):
+    class ScheduledTrial(SetUpAgainOnReset, Trainable):
         @classmethod
         def default_resource_request(cls, config: Any):
             _, values, seed = _starting_point(config)
@@ -166,12 +166,6 @@ def make_scheduled_trial(base: Settings, budget: Budget) -> type:
 
         def cleanup(self) -> None:
             self._algo.stop()
-
-        def reset_config(self, new_config: dict) -> bool:
-            """Take Tune's next trial in this process: built anew from ``new_config``."""
-            self.cleanup()
-            self.setup(new_config)
-            return True
 
         def get_auto_filled_metrics(self, *args: Any, **kwargs: Any) -> dict:
             filled = super().get_auto_filled_metrics(*args, **kwargs)

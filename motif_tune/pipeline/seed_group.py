@@ -23,6 +23,7 @@ from typing import Any
 from motif_tune.compat.ray import build_algorithm_in
 from motif_tune.config import Settings
 from motif_tune.pipeline.restoring import (
+    SetUpAgainOnReset,
     ended_on_restore,
     existing_checkpoint,
     spent_its_budget,
@@ -93,7 +94,7 @@ def make_seed_group(base: Settings, budget: Budget, seeds: int) -> type:
     rule = base.sweep.seed_group_score
     group_budget = budget.for_group(seeds)
 
-    class SeedGroup(Trainable):
+    class SeedGroup(SetUpAgainOnReset, Trainable):
         @classmethod
         def default_resource_request(cls, config: Any):
             return trial_placement(base, algo_cls, config, seeds)
@@ -148,12 +149,6 @@ def make_seed_group(base: Settings, budget: Budget, seeds: int) -> type:
         def cleanup(self) -> None:
             for member in self._members:
                 member.algo.stop()
-
-        def reset_config(self, new_config: dict) -> bool:
-            """Take Tune's next trial in this process: built anew from ``new_config``."""
-            self.cleanup()
-            self.setup(new_config)
-            return True
 
         def get_auto_filled_metrics(self, *args: Any, **kwargs: Any) -> dict:
             filled = super().get_auto_filled_metrics(*args, **kwargs)
