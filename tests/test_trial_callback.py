@@ -82,3 +82,28 @@ def test_runs_a_killed_driver_left_running_are_settled_on_resume(sweep):
     assert runs["e1"].info.status == "FINISHED"
     assert runs["e1"].data.tags["motif_tune.trial_status"] == "finished"
     assert runs["f3"].info.status == "FAILED"
+
+
+@pytest.mark.parametrize("copied_iteration", [1, 5])
+def test_a_member_that_copies_another_goes_on_from_its_own_last_step(sweep, copied_iteration):
+    """A population member that copies a member behind it or ahead of it (its next
+    report's iteration follows the copied one's) records its next report at its own next
+    step: none skipped, none twice."""
+    from motif_tune.search.schedule import EXPLOIT_SOURCE, EXPLOIT_STEP
+
+    callback = MLflowTrialCallback(sweep, trial_budget(sweep.settings))
+    callback.setup()
+    member = trial("m1")
+    callback.on_trial_start(0, [member], member)
+    for i in (1, 2):
+        callback.on_trial_result(0, [member], member, result(i, 272 * i))
+    copied = result(copied_iteration + 1, 272 * (copied_iteration + 1))
+    copied |= {EXPLOIT_SOURCE: "m2", EXPLOIT_STEP: 272.0 * copied_iteration}
+    callback.on_trial_result(0, [member], member, copied)
+    callback.on_trial_result(0, [member], member, result(copied_iteration + 2, 0))
+    callback.writer.flush()
+    run_id = sweep.child_runs()["m1"]
+    history = sweep.client.get_metric_history(run_id, "time_this_iter_s")
+    assert sorted(m.step for m in history) == [1, 2, 3, 4]
+    offset = sweep.client.get_run(run_id).data.tags["motif_tune.step_offset"]
+    assert int(offset) == 2 - (copied_iteration + 1) + 1

@@ -190,9 +190,10 @@ class MLflowTrialCallback(Callback):
 
     def _exploited(self, trial_id: str, ref: RunRef, result: dict) -> None:
         """A member copied another's checkpoint: its run's lineage tag gets the exploit,
-        and its run's steps go on from its last one."""
+        and its run's steps go on from its last one. The offset is negative when the
+        copied member had trained more iterations than this one."""
         last = self._last_step.get(trial_id, 0)
-        self._offset[trial_id] = max(last - int(result.get("training_iteration", 0)) + 1, 0)
+        self._offset[trial_id] = last - int(result.get("training_iteration", 0)) + 1
         events = json.dumps(self._exploits.events[trial_id])
         offset = str(self._offset[trial_id])
         self.writer.log(ref, tags=[RunTag(TAG_LINEAGE, events), RunTag(TAG_STEP_OFFSET, offset)])
