@@ -27,7 +27,14 @@ from motif_tune.search.schedule import (
     ExploitLog,
     Schedule,
 )
-from tests.conftest import clean_environ, cli, kill_when, runs_by_role, settings_for
+from tests.conftest import (
+    clean_environ,
+    cli,
+    kill_when,
+    runs_by_role,
+    settings_for,
+    trial_pids,
+)
 
 LR, ENTROPY = "algo.training.lr", "algo.training.entropy_coeff"
 
@@ -305,6 +312,16 @@ def test_after_an_exploit_the_optimizer_trains_with_the_mutated_lr(pbt_sweep):
         ), (new, recorded)
         lrs = _history(pbt_sweep, runs[tags[member]], f"values/{LR}")
         assert any(lr == pytest.approx(new[LR], rel=1e-9) for lr in lrs)
+
+
+@pytest.mark.slow
+def test_a_member_that_copies_another_goes_on_in_a_process_tune_kept(pbt_sweep):
+    """Members pause to copy another (Ray's PBT logged at least one exploit), yet the
+    population ran in as many processes as run at once (two members on 2 CPUs): each
+    went on in a kept process, set up anew, instead of a new one per exploit."""
+    pids = trial_pids(pbt_sweep.experiment)
+    assert len(pids) == 2 and pbt_sweep.exploits()
+    assert len(set().union(*pids.values())) == 2, pids
 
 
 @pytest.mark.slow

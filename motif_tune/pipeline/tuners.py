@@ -56,13 +56,15 @@ def search_tuner(plan: SweepPlan, sweep_run: SweepRun) -> tune.Tuner:
         points = population_points(settings, plan.search, sweep_run.run_id)
         # Every member exists from the start (Tune runs as many as the cluster fits, PBT
         # pauses them at comparisons in turn): a member not yet created could be neither
-        # copied nor compared. Each member keeps a process of its own (no reuse).
+        # copied nor compared. A member paused to copy another goes on in a process
+        # that Tune kept (its own, or one of the same size), set up anew.
         tune_config = tune.TuneConfig(
             search_alg=PopulationRecorder(
                 points, settings.study_storage, settings.run_name, len(points)
             ),
             scheduler=make_scheduler(budget, population),
             num_samples=len(points),
+            reuse_actors=settings.sweep.reuse_processes,
         )
         return make_tuner(
             plan, settings.run_name, trainable, tune_config, callbacks, budget, _keys_of(points)
