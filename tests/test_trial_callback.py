@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from motif_tune.search.budget import trial_budget
+from motif_tune.search.schedule import EXPLOIT_SOURCE, EXPLOIT_STEP
 from motif_tune.tracking.callback import MLflowTrialCallback
 from motif_tune.tracking.client import open_store
 from motif_tune.tracking.sweep_run import SweepRun
@@ -89,8 +90,6 @@ def test_a_member_that_copies_another_goes_on_from_its_own_last_step(sweep, copi
     """A population member that copies a member behind it or ahead of it (its next
     report's iteration follows the copied one's) records its next report at its own next
     step: none skipped, none twice."""
-    from motif_tune.search.schedule import EXPLOIT_SOURCE, EXPLOIT_STEP
-
     callback = MLflowTrialCallback(sweep, trial_budget(sweep.settings))
     callback.setup()
     member = trial("m1")

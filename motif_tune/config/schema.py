@@ -373,9 +373,10 @@ class SweepSettings(_Model):
     space: dict[str, ParamSpec] = Field(default_factory=dict)
     checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)
     max_failures: int = Field(default=0, ge=-1)
-    # A trial's process takes the next trial of the same size (Tune's reuse_actors): its
-    # Algorithm is built anew, its imports (seconds a trial) are not paid again. Off:
-    # a process per trial, for envs that keep state between instances in module globals.
+    # A finished (or paused: PBT) trial's process takes the next trial of the same size
+    # (Tune's reuse_actors): its Algorithm is built anew, its imports (seconds a trial)
+    # are not paid again. Off: a process per trial, for envs that keep state between
+    # instances in module globals.
     reuse_processes: bool = True
     study: StudySettings = Field(default_factory=StudySettings)
     # Earlier sweeps (run names) whose finished trials seed this sweep's study.
