@@ -20,8 +20,10 @@ from tests.test_secrets import SECRET
 pytestmark = pytest.mark.slow
 
 # MLflow's own client retries (7, with backoff: minutes) cut short, so that the server is
-# down for longer than they last.
-SHORT_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"}
+# down for longer than they last. The stopped server refuses connections at once; the
+# timeout stays long so that a slow answer on a busy machine (two test workers on two
+# cores) is not taken for a second outage.
+SHORT_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}
 DOWN_S = 8
 
 
