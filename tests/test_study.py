@@ -130,6 +130,31 @@ def test_a_warm_start_keeps_the_trials_that_lie_in_the_space(isolated_runs):
     assert all(t.user_attrs[ATTR_WARM_FROM] == "earlier" for t in trials)
 
 
+def test_a_warm_start_imports_a_pruned_trial_as_pruned_at_its_last_report(isolated_runs):
+    """ASHA's stopped trials come over as pruned with what they reported, as TPE reads
+    Optuna's own pruned trials; one pruned before any report brings nothing to learn."""
+    earlier = settings_for(SMOKE)
+    study = stored_study(earlier, "earlier", [0.5])
+    space = SearchSpace(earlier)
+    stopped, unscored = study.ask(), study.ask()
+    for trial in (stopped, unscored):
+        space(trial)
+    stopped.report(0.1, step=1)
+    stopped.report(0.2, step=2)
+    study.tell(stopped, state=TrialState.PRUNED)
+    study.tell(unscored, state=TrialState.PRUNED)
+
+    settings = settings_for([*SMOKE, "run_name=warm", "sweep.warm_start=earlier"])
+    trials = warm_start(settings).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED]
+    assert trials[1].intermediate_values == {1: 0.1, 2: 0.2}
+    assert trials[1].params == stopped.params
+    warm = _searcher(settings, SearchSpace(settings)).study  # the new sweep's study
+    imported = warm.trials[:2]  # the baseline waits after them
+    assert [t.state for t in imported] == [TrialState.COMPLETE, TrialState.PRUNED]
+    assert imported[1].intermediate_values == {1: 0.1, 2: 0.2}
+
+
 def test_a_trial_two_listed_sweeps_hold_is_imported_once_and_the_terminal_says_so(
     isolated_runs,
 ):
