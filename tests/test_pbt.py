@@ -317,11 +317,12 @@ def test_after_an_exploit_the_optimizer_trains_with_the_mutated_lr(pbt_sweep):
 @pytest.mark.slow
 def test_a_member_that_copies_another_goes_on_in_a_process_tune_kept(pbt_sweep):
     """Members pause to copy another (Ray's PBT logged at least one exploit), yet the
-    population ran in as many processes as run at once (two members on 2 CPUs): each
-    went on in a kept process, set up anew, instead of a new one per exploit."""
+    population ran in no more processes than run at once (two members on 2 CPUs; one,
+    when the first member paused before the second's process was up): each went on in
+    a kept process, set up anew, instead of a new one per exploit (8 without)."""
     pids = trial_pids(pbt_sweep.experiment)
     assert len(pids) == 2 and pbt_sweep.exploits()
-    assert len(set().union(*pids.values())) == 2, pids
+    assert 1 <= len(set().union(*pids.values())) <= 2, pids
 
 
 @pytest.mark.slow
