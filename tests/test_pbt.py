@@ -18,7 +18,13 @@ from optuna.trial import TrialState
 
 from motif_tune.errors import ConfigError
 from motif_tune.search.budget import trial_budget
-from motif_tune.search.population import KeepInRange
+from motif_tune.search.population import (
+    ATTR_LINEAGE,
+    KeepInRange,
+    MemberRetries,
+    PopulationRecorder,
+    first_values,
+)
 from motif_tune.search.ranking import TrialScore, choose_finalists, verification_points
 from motif_tune.search.schedule import (
     EXPLOIT_SOURCE,
@@ -27,6 +33,7 @@ from motif_tune.search.schedule import (
     ExploitLog,
     Schedule,
 )
+from motif_tune.search.study import open_storage
 from tests.conftest import (
     clean_environ,
     cli,
@@ -177,6 +184,34 @@ def test_a_restored_member_replaying_its_last_exploit_records_it_once():
     retried.restarted("a")
     assert retried.observe("a", {"values": {LR: 3e-4}}) is False  # its own checkpoint
     assert retried.observe("a", _exploit_report("b", 512, 3e-4)) is True  # a real copy
+
+
+def test_a_retried_member_replaying_its_last_exploit_is_recorded_once_in_the_study(tmp_path):
+    """Tune tells callbacks, not search algorithms, of a retried trial: the recorder hears
+    of it through its callback, also after a resume that restored both from Tune's state."""
+    from ray import cloudpickle
+
+    storage = str(tmp_path / "study.log")  # a journal file, as the README's cluster uses
+
+    def space(trial):
+        return {LR: trial.suggest_float(LR, 1e-5, 1e-3, log=True)}
+
+    points = first_values(space, 2, storage, "pop", {}, "max", 0, None)
+    recorder = PopulationRecorder(points, storage, "pop", 2)
+    recorder.numbers.update({"a": 0, "b": 1})  # as next_trial() maps Tune's trials
+    recorder.on_trial_result("a", _exploit_report("b", 512, 3e-4))
+    # A resume: the Tuner's state (search algorithm and callbacks pickled together),
+    # then the search state Tune saved, set on the restored search algorithm in place.
+    restored, retries = cloudpickle.loads(cloudpickle.dumps((recorder, MemberRetries(recorder))))
+    restored.set_state(pickle.loads(pickle.dumps(recorder.get_state())))
+    restored.on_trial_result("a", {"values": {LR: 3e-4}})  # a's first report after resuming
+
+    retries.on_trial_recover(0, [], type("Trial", (), {"trial_id": "a"})())
+    restored.on_trial_result("a", _exploit_report("b", 512, 3e-4))  # the retry's replay
+    restored.on_trial_result("a", _exploit_report("b", 768, 4e-4))  # a real copy
+    study = optuna.load_study(study_name="pop", storage=open_storage(storage))
+    lineage = study.trials[0].user_attrs[ATTR_LINEAGE]
+    assert [(e["source"], e["step"]) for e in lineage] == [("b", 512.0), ("b", 768.0)]
 
 
 def test_a_population_verifies_its_best_schedules_and_the_baseline_nobody_kept():

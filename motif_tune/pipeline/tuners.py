@@ -21,7 +21,7 @@ from motif_tune.pipeline.plan import SweepPlan
 from motif_tune.pipeline.trainable import make_trainable
 from motif_tune.results import OBJECTIVE
 from motif_tune.search.budget import Budget
-from motif_tune.search.population import PopulationRecorder
+from motif_tune.search.population import MemberRetries, PopulationRecorder
 from motif_tune.search.schedulers import make_scheduler
 from motif_tune.search.searcher import make_searcher, population_points
 
@@ -58,10 +58,12 @@ def search_tuner(plan: SweepPlan, sweep_run: SweepRun) -> tune.Tuner:
         # pauses them at comparisons in turn): a member not yet created could be neither
         # copied nor compared. A member paused to copy another goes on in a process
         # that Tune kept (its own, or one of the same size), set up anew.
+        recorder = PopulationRecorder(
+            points, settings.study_storage, settings.run_name, len(points)
+        )
+        callbacks.append(MemberRetries(recorder))
         tune_config = tune.TuneConfig(
-            search_alg=PopulationRecorder(
-                points, settings.study_storage, settings.run_name, len(points)
-            ),
+            search_alg=recorder,
             scheduler=make_scheduler(budget, population),
             num_samples=len(points),
             reuse_actors=settings.sweep.reuse_processes,

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ray.tune import Callback
 from ray.tune.search import BasicVariantGenerator
 
 from motif_tune.config import ParamSpec, Settings
@@ -193,7 +194,8 @@ class PopulationRecorder(BasicVariantGenerator):
 
     Study trial ``i`` is the member that started from the ``i``-th first values (its
     Tune trial id is kept on it). Saved with Tune's experiment, so a resumed sweep
-    records every exploit once.
+    records every exploit once; :class:`MemberRetries` tells it of a retried member,
+    which Tune tells callbacks only.
     """
 
     def __init__(
@@ -261,3 +263,19 @@ class PopulationRecorder(BasicVariantGenerator):
         storage = open_storage(self.storage_url)
         number = storage_trial_id(storage, self.study_name, self.numbers[trial_id])
         storage.set_trial_user_attr(number, key, value)
+
+
+class MemberRetries(Callback):
+    """Tells the recorder that Tune retries a failed member: the member restores its
+    newest checkpoint, maybe the one it copied, and the first report that repeats its
+    last exploit is that replay, not a new exploit.
+
+    Pickled with the recorder in the Tuner's state, so a resumed sweep's callback still
+    holds the recorder that Tune restores (in place) from the search state.
+    """
+
+    def __init__(self, recorder: PopulationRecorder) -> None:
+        self.recorder = recorder
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.recorder.exploits.restarted(trial.trial_id)
