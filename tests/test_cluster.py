@@ -219,7 +219,9 @@ def test_a_wrong_token_is_told_apart_from_an_unreachable_head_in_seconds(cluster
         text=True,
         timeout=120,
     )
-    assert time.time() - started < 10
+    # About 4 s here (most of it imports); the bound leaves room for a busy machine
+    # (11 s seen with three test workers on two cores) and still catches a hang.
+    assert time.time() - started < 20
     assert proc.returncode == 2
     (line,) = proc.stderr.strip().splitlines()
     assert "the Ray cluster answers but refused this driver's token" in line
