@@ -234,7 +234,8 @@ algo.stop()
 
 def test_a_trial_process_takes_the_next_trial(shared_sweep):
     """Three search trials, two at a time: the third runs in a process a finished trial
-    left (its results as a new process's: ``tests/test_reuse.py``), not a fourth one."""
+    left (its results as a new process's: ``tests/test_reuse.py``), not a third one (on
+    a busy machine the second may too, when the first ended before its own was up)."""
     pids = trial_pids(shared_sweep.runs / "ray_results" / shared_sweep.run_name)
     assert len(pids) == 3 and all(len(p) == 1 for p in pids.values()), pids
-    assert len(set().union(*pids.values())) == 2, pids
+    assert 1 <= len(set().union(*pids.values())) <= 2, pids
