@@ -445,12 +445,14 @@ def test_the_champion_schedule_and_lineage_reach_mlflow_and_the_summary(pbt_swee
 
 @pytest.mark.slow
 def test_a_pbt_sweep_killed_after_an_exploit_resumes_with_its_population_intact(isolated_runs):
-    """The driver is SIGKILLed once a member has copied another while both still train;
+    """The driver of a PB2 population (the shared sweep covers PBT) is SIGKILLed once a
+    member has copied another while both still train;
     `resume` finishes the sweep: two members, one run each, a lineage of exploits each
     member trained from, each run's steps once, and the study's two trials COMPLETE."""
     experiment = isolated_runs / "ray_results" / "pbt_killed"
     killed = [a for a in PBT_SWEEP if not a.startswith("run_name=")] + [
         "run_name=pbt_killed",
+        "sweep.scheduler.type=pb2",
         "sweep.budget.env_steps=3072",  # six intervals of 512: room to train after an exploit
         "sweep.verify.top_k=0",
     ]
