@@ -10,6 +10,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import optuna
@@ -191,7 +192,7 @@ def test_a_retried_member_replaying_its_last_exploit_is_recorded_once_in_the_stu
     of it through its callback, also after a resume that restored both from Tune's state."""
     from ray import cloudpickle
 
-    storage = str(tmp_path / "study.log")  # a journal file, as the README's cluster uses
+    storage = str(tmp_path / "study.log")  # a journal file (sweep.study.storage may be one)
 
     def space(trial):
         return {LR: trial.suggest_float(LR, 1e-5, 1e-3, log=True)}
@@ -206,7 +207,7 @@ def test_a_retried_member_replaying_its_last_exploit_is_recorded_once_in_the_stu
     restored.set_state(pickle.loads(pickle.dumps(recorder.get_state())))
     restored.on_trial_result("a", {"values": {LR: 3e-4}})  # a's first report after resuming
 
-    retries.on_trial_recover(0, [], type("Trial", (), {"trial_id": "a"})())
+    retries.on_trial_recover(0, [], SimpleNamespace(trial_id="a"))
     restored.on_trial_result("a", _exploit_report("b", 512, 3e-4))  # the retry's replay
     restored.on_trial_result("a", _exploit_report("b", 768, 4e-4))  # a real copy
     study = optuna.load_study(study_name="pop", storage=open_storage(storage))
@@ -448,9 +449,9 @@ def test_the_champion_schedule_and_lineage_reach_mlflow_and_the_summary(pbt_swee
 @pytest.mark.slow
 def test_a_pbt_sweep_killed_after_an_exploit_resumes_with_its_population_intact(isolated_runs):
     """The driver of a PB2 population (the shared sweep covers PBT) is SIGKILLed once a
-    member has copied another while both still train;
-    `resume` finishes the sweep: two members, one run each, a lineage of exploits each
-    member trained from, each run's steps once, and the study's two trials COMPLETE."""
+    member has copied another while both still train; `resume` finishes the sweep: two
+    members, one run each, a lineage of exploits each member trained from, each run's
+    steps once, and the study's two trials COMPLETE."""
     experiment = isolated_runs / "ray_results" / "pbt_killed"
     killed = [a for a in PBT_SWEEP if not a.startswith("run_name=")] + [
         "run_name=pbt_killed",
