@@ -463,7 +463,7 @@ def test_a_pbt_sweep_killed_after_an_exploit_resumes_with_its_population_intact(
     killed = [a for a in PBT_SWEEP if not a.startswith("run_name=")] + [
         "run_name=pbt_killed",
         "sweep.scheduler.type=pb2",
-        "sweep.budget.env_steps=3072",  # six intervals of 512: room to train after an exploit
+        "sweep.budget.env_steps=3072",  # twelve intervals of 256: room to train after an exploit
         "sweep.verify.top_k=0",
     ]
     kill_when(
