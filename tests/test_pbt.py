@@ -434,14 +434,14 @@ def test_the_champion_schedule_and_lineage_reach_mlflow_and_the_summary(pbt_swee
     # Every report's values are MLflow metrics of its trial, at steps that go on after an
     # exploit (which takes the copied member's iteration count): none twice, none skipped,
     # the last its last report's values, at the full budget. Tune's result.json is a subset
-    # of the reports: a member restarted from a copied checkpoint gets the file as last
-    # uploaded, losing the lines written since; each line it kept is one MLflow step.
+    # of the reports: a member restarted from a checkpoint gets the file as Tune last
+    # saved it, losing the lines written since; each line it kept is one MLflow step.
     results = pbt_sweep.results(pbt_sweep.experiment)
     for run in runs_by_role(pbt_sweep.runs, "trial"):
         history = client.get_metric_history(run.info.run_id, f"values/{LR}")
         steps = sorted(m.step for m in history)
         assert steps == list(range(1, len(steps) + 1))
-        lrs = _history(pbt_sweep, run, f"values/{LR}")
+        lrs = [m.value for m in sorted(history, key=lambda m: m.step)]
         env_steps = _history(pbt_sweep, run, "num_env_steps_sampled_lifetime")
         recorded = list(zip(env_steps, lrs, strict=True))
         reports = results[run.data.tags["motif_tune.trial_id"]]
